@@ -4,10 +4,10 @@
 #   eval "$(.ci/postgres.sh start)"   # prints PGTEST_DIR=... and TASKRIVER_TEST_DSN=...
 #   .ci/postgres.sh stop "$PGTEST_DIR"
 #
-# start installs Debian's postgresql package when no server binaries are found,
-# runs initdb into a new temporary folder (as the postgres user when run as
-# root, because initdb rejects root), and starts the server on a free port that
-# listens on 127.0.0.1 only, with its Unix socket inside that folder. The
+# start installs Debian's postgresql package when no server binaries are found.
+# It runs initdb into a new temporary folder, as the postgres user when run as
+# root because initdb rejects root. The server listens on a free port of
+# 127.0.0.1 only and puts its Unix socket inside that folder. The
 # superuser is postgres with trust authentication, which is safe only because
 # nothing outside this machine can reach the address. stop shuts the server
 # down and removes the folder.
