@@ -1,0 +1,235 @@
+package task
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// Callbacks are optional functions that respond to the lifecycle events of
+// one invocation, given with [WithCallbacks]. Each field fires once for
+// each transition it is named for; a nil field is skipped.
+//
+// For one invocation, callbacks run one at a time, in the order of the
+// transitions, and no lock of the library is held while they run. A
+// callback runs on the goroutine that caused its event (the caller of
+// Start, Cancel, Abandon or ReportProgress, the work's goroutine, or a
+// timer's), unless another goroutine is already running callbacks of the
+// same invocation; then that goroutine runs it next. A callback may call
+// any method of its invocation except Wait: the callbacks of what it
+// causes run after it returns. A callback that blocks delays only its own
+// invocation. A panic in a callback is recovered and kept in
+// [Snapshot].Panics, and the run and the other callbacks go on.
+type Callbacks[T any] struct {
+	// Started fires when the work function is about to be called.
+	Started func(inv *Invocation[T])
+
+	// Completed fires when the work has returned result with a nil error.
+	Completed func(inv *Invocation[T], result T)
+
+	// Failed fires when the work has returned an error, panicked or exited
+	// without returning, and when Start rejects an invalid run. err is the
+	// error [Invocation.Wait] returns.
+	Failed func(inv *Invocation[T], err error)
+
+	// Cancelling fires when cancellation begins, after TimedOut for a
+	// timeout. cause is the cause of the work's context: it matches
+	// ErrCanceled and the cause given to Cancel or the parent context's, or
+	// ErrTimedOut.
+	Cancelling func(inv *Invocation[T], cause error)
+
+	// TimedOut fires when Timeout elapses before the run finishes, just
+	// before Cancelling.
+	TimedOut func(inv *Invocation[T])
+
+	// Stopped fires when the stop is confirmed: the cancel function
+	// returned nil, the work returned while StatusStopping, or the run was
+	// cancelled before its work began.
+	Stopped func(inv *Invocation[T])
+
+	// StopFailed fires when the cancel function returns an error or
+	// panics. err is the error Wait returns.
+	StopFailed func(inv *Invocation[T], err error)
+
+	// StopTimedOut fires when StopTimeout elapses while StatusStopping.
+	StopTimedOut func(inv *Invocation[T])
+
+	// Abandoned fires when the run becomes StatusAbandoned. err is the
+	// error Wait returns: it matches ErrAbandoned and the reason.
+	Abandoned func(inv *Invocation[T], err error)
+
+	// Progress fires for each accepted [Invocation.ReportProgress].
+	Progress func(inv *Invocation[T], done, total int64)
+
+	// Ignored fires for each event the transition table rejects, such as a
+	// Cancel after the run finished or a work that returns after the run
+	// became StatusUnknown, and for a work that returns while
+	// StatusStopping, whose value or error is not the run's outcome.
+	Ignored func(inv *Invocation[T], e Ignored[T])
+
+	// Changed fires for every transition, the first one included, after
+	// the callback named for that transition.
+	Changed func(inv *Invocation[T], t Transition)
+}
+
+// Ignored is an event that changed nothing, with the status it met and
+// the value or error it carried: the work's late result or error, the
+// cancel function's late error, or the cause or reason of a rejected
+// Cancel or Abandon.
+type Ignored[T any] struct {
+	Event  Event     `json:"event"`
+	Status Status    `json:"status"`
+	Value  T         `json:"value"`
+	Err    error     `json:"-"`
+	At     time.Time `json:"at"`
+}
+
+type noticeKind uint8
+
+const (
+	noticeTransition noticeKind = iota
+	noticeIgnored
+	noticeProgress
+)
+
+// notice is one pending callback delivery.
+type notice[T any] struct {
+	kind      noticeKind
+	closeDone bool // the first finishing transition: close Done afterwards
+	tr        Transition
+	value     T     // the result, for StatusCompleted
+	err       error // the argument of Failed, Cancelling, StopFailed, Abandoned
+	ignored   Ignored[T]
+	progress  Progress
+}
+
+// deliver runs the queued callbacks unless another goroutine is already
+// running them, in which case that goroutine runs them next.
+func (inv *Invocation[T]) deliver() {
+	inv.mu.Lock()
+	if inv.delivering || inv.head == len(inv.queue) {
+		inv.mu.Unlock()
+		return
+	}
+	inv.delivering = true
+	inv.mu.Unlock()
+	inv.drain(nil, 0)
+}
+
+// drain runs queued callbacks until the queue is empty. If cur is not nil,
+// it is a notice already taken off the queue whose callback sets from
+// index set on have yet to run.
+func (inv *Invocation[T]) drain(cur *notice[T], set int) {
+	var n notice[T]
+	taken := cur != nil
+	if taken {
+		n = *cur
+	}
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		// A callback called runtime.Goexit, which cannot be stopped. Run
+		// the remaining callbacks on the way out, since no other goroutine
+		// will.
+		p := &PanicError{Value: fmt.Errorf("callback %w", errGoexit), Stack: debug.Stack()}
+		inv.mu.Lock()
+		inv.panics = append(inv.panics, p)
+		inv.mu.Unlock()
+		inv.drain(&n, set+1)
+	}()
+	for {
+		if !taken {
+			inv.mu.Lock()
+			if inv.head == len(inv.queue) {
+				inv.queue, inv.head = inv.queue[:0], 0
+				inv.delivering = false
+				inv.mu.Unlock()
+				returned = true
+				return
+			}
+			n = inv.queue[inv.head]
+			inv.queue[inv.head] = notice[T]{} // drop references to values and errors
+			inv.head++
+			inv.mu.Unlock()
+		}
+		for ; set < len(inv.callbacks); set++ {
+			inv.notify(&inv.callbacks[set], &n)
+		}
+		if n.closeDone {
+			close(inv.done)
+		}
+		taken, set = false, 0
+	}
+}
+
+// notify runs the callbacks of cb that n names.
+func (inv *Invocation[T]) notify(cb *Callbacks[T], n *notice[T]) {
+	switch n.kind {
+	case noticeIgnored:
+		if cb.Ignored != nil {
+			inv.guard(func() { cb.Ignored(inv, n.ignored) })
+		}
+		return
+	case noticeProgress:
+		if cb.Progress != nil {
+			inv.guard(func() { cb.Progress(inv, n.progress.Done, n.progress.Total) })
+		}
+		return
+	}
+	switch n.tr.To {
+	case StatusStarted:
+		if cb.Started != nil {
+			inv.guard(func() { cb.Started(inv) })
+		}
+	case StatusCompleted:
+		if cb.Completed != nil {
+			inv.guard(func() { cb.Completed(inv, n.value) })
+		}
+	case StatusFailed:
+		if cb.Failed != nil {
+			inv.guard(func() { cb.Failed(inv, n.err) })
+		}
+	case StatusStopping:
+		if n.tr.Event == EventTimeout && cb.TimedOut != nil {
+			inv.guard(func() { cb.TimedOut(inv) })
+		}
+		if cb.Cancelling != nil {
+			inv.guard(func() { cb.Cancelling(inv, n.err) })
+		}
+	case StatusStopped:
+		if cb.Stopped != nil {
+			inv.guard(func() { cb.Stopped(inv) })
+		}
+	case StatusUnknown:
+		if n.tr.ExitCode == ExitCancelTimedOut {
+			if cb.StopTimedOut != nil {
+				inv.guard(func() { cb.StopTimedOut(inv) })
+			}
+		} else if cb.StopFailed != nil {
+			inv.guard(func() { cb.StopFailed(inv, n.err) })
+		}
+	case StatusAbandoned:
+		if cb.Abandoned != nil {
+			inv.guard(func() { cb.Abandoned(inv, n.err) })
+		}
+	}
+	if cb.Changed != nil {
+		inv.guard(func() { cb.Changed(inv, n.tr) })
+	}
+}
+
+// guard runs fn and keeps a panic from it in the snapshot, so that a
+// failing callback never leaves the run stuck.
+func (inv *Invocation[T]) guard(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p := &PanicError{Value: r, Stack: debug.Stack()}
+			inv.mu.Lock()
+			inv.panics = append(inv.panics, p)
+			inv.mu.Unlock()
+		}
+	}()
+	fn()
+}

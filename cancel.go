@@ -1,0 +1,94 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// Cancel begins cancellation of a run that is StatusStarting or
+// StatusStarted, with ExitCanceled, and returns at once. It reports
+// whether this call began the cancellation; every other call, such as a
+// second Cancel or one after the run finished, returns false, changes
+// nothing and reaches the Ignored callbacks.
+//
+// The work's context is cancelled first, with a cause matching
+// [ErrCanceled] and cause (which may be nil). Then the cancel function
+// runs in a new goroutine, bounded by StopTimeout; without one, the work's
+// return confirms the stop. A run cancelled before its work began never
+// runs the work and is [StatusStopped] when Cancel returns. Cancel does not
+// wait for the stop: use [Invocation.Wait] or [Invocation.Done].
+func (inv *Invocation[T]) Cancel(cause error) bool {
+	var zero T
+	inv.mu.Lock()
+	ok := inv.fireLocked(EventCancel, zero, cause)
+	inv.mu.Unlock()
+	inv.deliver()
+	return ok
+}
+
+// beginStopLocked applies the effects of entering StatusStopping: it
+// records the cause, cancels the work's context, arms StopTimeout and
+// starts the cancel function if there is work to stop.
+func (inv *Invocation[T]) beginStopLocked(from Status, e Event, err error) {
+	if e == EventTimeout {
+		inv.cause = &runError{kind: ErrTimedOut, detail: "after " + inv.task.Timeout.String()}
+	} else {
+		inv.cause = &runError{kind: ErrCanceled, err: err}
+	}
+	// The work learns of the cancellation only now that it is recorded, so
+	// its return cannot overtake the StatusStopping transition.
+	inv.cancelWork(inv.cause)
+	if from == StatusStarting {
+		return // the table moves on to StatusStopped at once
+	}
+	if d := inv.task.StopTimeout; d > 0 {
+		inv.stopTimer = time.AfterFunc(d, inv.onStopTimeout)
+	}
+	if inv.task.Cancel != nil {
+		var ctx context.Context
+		ctx, inv.endStop = context.WithCancelCause(detach(inv.parent))
+		go inv.runCancel(ctx)
+	}
+}
+
+// endStopLocked applies the effects of leaving StatusStopping: it disarms
+// StopTimeout and ends the cancel function's context with cause.
+func (inv *Invocation[T]) endStopLocked(cause error) {
+	if inv.stopTimer != nil {
+		inv.stopTimer.Stop()
+		inv.stopTimer = nil
+	}
+	if inv.endStop != nil {
+		inv.endStop(cause)
+	}
+}
+
+// runCancel runs the cancel function in its own goroutine.
+func (inv *Invocation[T]) runCancel(ctx context.Context) {
+	var (
+		err      error
+		returned bool
+	)
+	defer func() {
+		if !returned {
+			if r := recover(); r != nil {
+				err = &PanicError{Value: r, Stack: debug.Stack()}
+			} else {
+				err = fmt.Errorf("cancel function %w", errGoexit)
+			}
+		}
+		e := EventConfirm
+		if err != nil {
+			e = EventStopFail
+		}
+		var zero T
+		inv.mu.Lock()
+		inv.fireLocked(e, zero, err)
+		inv.mu.Unlock()
+		inv.deliver()
+	}()
+	err = inv.task.Cancel(ctx, inv)
+	returned = true
+}

@@ -1,0 +1,3 @@
+module github.com/tasklife/task
+
+go 1.26

@@ -1,0 +1,357 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// Invocation is one run of a [Task]: the only stateful object of the run.
+// It holds the status, the exit code, the result or error, the custom
+// state and the callbacks. [Task.Start] creates it; the zero value is not
+// usable.
+//
+// All methods are safe to call from several goroutines and from the run's
+// own callbacks.
+type Invocation[T any] struct {
+	// Set once in Start, before the invocation is shared.
+	task       Task[T]
+	state      any
+	callbacks  []Callbacks[T]
+	parent     context.Context
+	ctx        context.Context // the work's context
+	cancelWork context.CancelCauseFunc
+	done       chan struct{}
+	startedAt  time.Time
+	idBits     [2]uint64
+
+	// mu guards the fields below. It is never held while a callback, the
+	// work or the cancel function runs.
+	mu          sync.Mutex
+	id          string
+	status      Status
+	code        ExitCode
+	result      T
+	err         error // the run's error once finished
+	cause       error // why cancellation began, once StatusStopping
+	history     [maxHistory]Transition
+	historyLen  int
+	finishedAt  time.Time
+	progress    Progress
+	workRunning bool
+	late        []Ignored[T]
+	lateOmitted int
+	panics      []*PanicError
+
+	timer      *time.Timer // Timeout, until the run finishes
+	stopParent func() bool // unregisters from the parent context
+	stopTimer  *time.Timer // StopTimeout, while StatusStopping
+	endStop    context.CancelCauseFunc
+
+	queue      []notice[T] // callbacks not yet run, in order from head
+	head       int
+	delivering bool // a goroutine is running callbacks
+}
+
+// Progress is what the work last reported of its progress, in units of
+// its choosing. Total is zero when the work does not know it.
+type Progress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
+// maxLate is how many ignored events a snapshot keeps. Callbacks see them
+// all.
+const maxLate = 16
+
+// ID returns the invocation's ID: the one given with [WithID], or 32
+// random hexadecimal digits.
+func (inv *Invocation[T]) ID() string {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.idLocked()
+}
+
+func (inv *Invocation[T]) idLocked() string {
+	if inv.id == "" {
+		inv.id = fmt.Sprintf("%016x%016x", inv.idBits[0], inv.idBits[1])
+	}
+	return inv.id
+}
+
+// Status returns the current status.
+func (inv *Invocation[T]) Status() Status {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.status
+}
+
+// ExitCode returns the current exit code: [ExitUnknown] until the run
+// ends, then why it ended.
+func (inv *Invocation[T]) ExitCode() ExitCode {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.code
+}
+
+// State returns the value given with [WithState], or nil.
+func (inv *Invocation[T]) State() any {
+	return inv.state
+}
+
+// Done returns a channel that is closed when the run has finished and the
+// callbacks of its finishing transition have returned. A later
+// [Invocation.Abandon] does not reopen it.
+func (inv *Invocation[T]) Done() <-chan struct{} {
+	return inv.done
+}
+
+// Result returns the result and error of a finished run, as
+// [Invocation.Wait] does, without waiting. Before the run finishes it
+// returns the zero T and a nil error.
+func (inv *Invocation[T]) Result() (T, error) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if !inv.status.Finished() {
+		var zero T
+		return zero, nil
+	}
+	return inv.result, inv.err
+}
+
+// Wait blocks until [Invocation.Done] is closed or ctx ends. It returns
+// the result of a [StatusCompleted] run. Otherwise the error matches, with
+// [errors.Is], the sentinel for the way the run ended ([ErrFailed],
+// [ErrCanceled], [ErrTimedOut], [ErrStopFailed], [ErrStopTimedOut] or
+// [ErrAbandoned]) and the error or cause behind it. A panic is a
+// [*PanicError].
+//
+// If ctx ends first, Wait returns [context.Cause] of ctx; the outcome of a
+// finished run wins over an ended ctx. A callback must not Wait for its own
+// invocation, since Done closes only after the callback returns. A nil
+// ctx is an error matching [ErrInvalid].
+func (inv *Invocation[T]) Wait(ctx context.Context) (T, error) {
+	var zero T
+	if ctx == nil {
+		return zero, invalidf("Wait context: nil; pass context.Background() to wait without limit")
+	}
+	select {
+	case <-inv.done:
+		return inv.Result()
+	default:
+	}
+	select {
+	case <-inv.done:
+		return inv.Result()
+	case <-ctx.Done():
+		select {
+		case <-inv.done:
+			return inv.Result()
+		default:
+			return zero, context.Cause(ctx)
+		}
+	}
+}
+
+// ReportProgress records the progress of the work and passes it to the
+// Progress callbacks. It never changes the status. After the run has
+// finished it reaches the Ignored callbacks instead and returns false.
+func (inv *Invocation[T]) ReportProgress(done, total int64) bool {
+	inv.mu.Lock()
+	if inv.status.Finished() {
+		var zero T
+		inv.ignoreLocked(EventProgress, zero, nil)
+		inv.mu.Unlock()
+		inv.deliver()
+		return false
+	}
+	inv.progress = Progress{Done: done, Total: total}
+	if len(inv.callbacks) > 0 {
+		inv.queue = append(inv.queue, notice[T]{kind: noticeProgress, progress: inv.progress})
+	}
+	inv.mu.Unlock()
+	inv.deliver()
+	return true
+}
+
+// Abandon gives a finished, unsuccessful run its final verdict: it moves a
+// StatusFailed, StatusStopped or StatusUnknown run to [StatusAbandoned],
+// keeping its exit code, so that nobody retries it. The run's error then
+// matches [ErrAbandoned], reason and the earlier error. Abandon returns
+// true if it made that change. A run that is still going, completed or
+// already abandoned is left alone and the call reaches the Ignored
+// callbacks; cancel a running run first.
+func (inv *Invocation[T]) Abandon(reason error) bool {
+	var zero T
+	inv.mu.Lock()
+	ok := inv.fireLocked(EventAbandon, zero, reason)
+	inv.mu.Unlock()
+	inv.deliver()
+	return ok
+}
+
+// run runs the work in the work's goroutine.
+func (inv *Invocation[T]) run() {
+	var zero T
+	inv.mu.Lock()
+	if !inv.fireLocked(EventBegin, zero, nil) {
+		inv.mu.Unlock()
+		inv.deliver()
+		return
+	}
+	inv.workRunning = true
+	inv.mu.Unlock()
+	inv.deliver()
+
+	var (
+		value    T
+		err      error
+		returned bool
+	)
+	defer func() {
+		if !returned {
+			// Either a panic, which recover stops here, or runtime.Goexit,
+			// which goes on ending the goroutine once this returns.
+			if r := recover(); r != nil {
+				err = &PanicError{Value: r, Stack: debug.Stack()}
+			} else {
+				err = fmt.Errorf("work function %w", errGoexit)
+			}
+		}
+		inv.workReturned(value, err)
+	}()
+	value, err = inv.task.Work(inv.ctx, inv)
+	returned = true
+}
+
+func (inv *Invocation[T]) workReturned(value T, err error) {
+	e := EventReturn
+	if err != nil {
+		e = EventFail
+		if isPermanent(err) {
+			e = EventPermanent
+		}
+	}
+	inv.mu.Lock()
+	inv.workRunning = false
+	inv.fireLocked(e, value, err)
+	inv.mu.Unlock()
+	inv.deliver()
+}
+
+// fireLocked applies event e, with its value or error, to the run. It
+// reports whether the transition table accepted e; a rejected event
+// reaches the Ignored callbacks.
+func (inv *Invocation[T]) fireLocked(e Event, value T, err error) bool {
+	r, ok := next(inv.status, e)
+	if !ok {
+		inv.ignoreLocked(e, value, err)
+		return false
+	}
+	if r.late {
+		inv.ignoreLocked(e, value, err)
+	}
+	inv.moveLocked(r.to, e, r.code, r.setCode, value, err)
+	if r.then != 0 {
+		inv.moveLocked(r.then, e, 0, false, value, err)
+	}
+	return true
+}
+
+// moveLocked changes the status to to, records the transition, applies its
+// effects and queues its callbacks.
+func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode bool, value T, err error) {
+	from := inv.status
+	now := time.Now()
+	inv.status = to
+	if setCode {
+		inv.code = code
+	}
+	tr := Transition{From: from, To: to, Event: e, ExitCode: inv.code, At: now}
+	inv.history[inv.historyLen] = tr
+	inv.historyLen++
+
+	n := notice[T]{kind: noticeTransition, tr: tr}
+	switch to {
+	case StatusCompleted:
+		inv.result = value
+		n.value = value
+	case StatusFailed:
+		if e == EventInvalid {
+			inv.err = &invalidError{err: err}
+		} else {
+			inv.err = &runError{kind: ErrFailed, err: err}
+		}
+	case StatusStopping:
+		inv.beginStopLocked(from, e, err)
+		n.err = inv.cause
+	case StatusStopped:
+		inv.err = inv.cause
+		inv.endStopLocked(nil)
+	case StatusUnknown:
+		if e == EventStopTimeout {
+			inv.err = &runError{kind: ErrStopTimedOut, detail: "after " + inv.task.StopTimeout.String(),
+				prior: inv.cause}
+			// The run is UNKNOWN before the cancel function's context ends,
+			// so a cancel function that returns ctx.Err() answers too late.
+			inv.endStopLocked(inv.err)
+		} else {
+			inv.err = &runError{kind: ErrStopFailed, err: err, prior: inv.cause}
+			inv.endStopLocked(nil)
+		}
+	case StatusAbandoned:
+		if e == EventPermanent {
+			inv.err = &runError{kind: ErrAbandoned, err: err}
+		} else {
+			inv.err = &runError{kind: ErrAbandoned, err: err, prior: inv.err}
+		}
+	}
+	if to != StatusCompleted && to != StatusStarting && to != StatusStarted && to != StatusStopping {
+		n.err = inv.err
+	}
+
+	finishes := to.Finished() && inv.finishedAt.IsZero()
+	if finishes {
+		inv.finishedAt = now
+		inv.releaseLocked()
+	}
+	if len(inv.callbacks) == 0 {
+		if finishes {
+			close(inv.done)
+		}
+		return
+	}
+	n.closeDone = finishes
+	inv.queue = append(inv.queue, n)
+}
+
+// ignoreLocked records event e, rejected in the current status, and
+// queues the Ignored callbacks.
+func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
+	ig := Ignored[T]{Event: e, Status: inv.status, Value: value, Err: err, At: time.Now()}
+	if len(inv.late) < maxLate {
+		inv.late = append(inv.late, ig)
+	} else {
+		inv.lateOmitted++
+	}
+	if len(inv.callbacks) > 0 {
+		inv.queue = append(inv.queue, notice[T]{kind: noticeIgnored, ignored: ig})
+	}
+}
+
+// releaseLocked frees what the run holds once it has finished: its timers,
+// its registration with the parent context and the work's context. The
+// work's and cancel function's goroutines end when they return.
+func (inv *Invocation[T]) releaseLocked() {
+	if inv.timer != nil {
+		inv.timer.Stop()
+	}
+	if inv.stopParent != nil {
+		inv.stopParent()
+	}
+	if inv.cancelWork != nil {
+		inv.cancelWork(nil)
+	}
+}

@@ -1,0 +1,161 @@
+package task
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Snapshot is one consistent read of everything about a run, as a plain
+// value for a user interface, a log line or a database row. It marshals to
+// JSON with errors as their messages; unmarshaling restores each error as
+// an error with that message only, which [errors.Is] does not match to the
+// sentinels.
+type Snapshot[T any] struct {
+	ID       string
+	Status   Status
+	ExitCode ExitCode
+	Result   T     // the result of a StatusCompleted run
+	Err      error // the error Wait returns for a finished run
+	Cause    error // why cancellation began, once StatusStopping
+
+	Progress   Progress
+	StartedAt  time.Time // when Start was called
+	FinishedAt time.Time // when the run first finished; zero before
+	History    []Transition
+
+	// WorkRunning reports whether the work function is still running. It
+	// can be true after the run finished: after StatusUnknown, or after a
+	// cancel function confirmed the stop before the work returned.
+	WorkRunning bool
+
+	// Late holds the first events that changed nothing, in order, and
+	// LateOmitted counts those past the first 16. The Ignored callbacks see
+	// every one.
+	Late        []Ignored[T]
+	LateOmitted int
+
+	// Panics holds the panics recovered from callbacks, in order.
+	Panics []*PanicError
+}
+
+// Snapshot returns the state of the run at one instant.
+func (inv *Invocation[T]) Snapshot() Snapshot[T] {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	s := Snapshot[T]{
+		ID:          inv.idLocked(),
+		Status:      inv.status,
+		ExitCode:    inv.code,
+		Cause:       inv.cause,
+		Progress:    inv.progress,
+		StartedAt:   inv.startedAt,
+		FinishedAt:  inv.finishedAt,
+		History:     append([]Transition(nil), inv.history[:inv.historyLen]...),
+		WorkRunning: inv.workRunning,
+		Late:        append([]Ignored[T](nil), inv.late...),
+		LateOmitted: inv.lateOmitted,
+		Panics:      append([]*PanicError(nil), inv.panics...),
+	}
+	if inv.status.Finished() {
+		s.Result, s.Err = inv.result, inv.err
+	}
+	return s
+}
+
+type snapshotJSON[T any] struct {
+	ID          string        `json:"id"`
+	Status      Status        `json:"status"`
+	ExitCode    ExitCode      `json:"exit_code"`
+	Result      T             `json:"result"`
+	Err         string        `json:"error,omitempty"`
+	Cause       string        `json:"cause,omitempty"`
+	Progress    Progress      `json:"progress"`
+	StartedAt   time.Time     `json:"started_at"`
+	FinishedAt  time.Time     `json:"finished_at,omitzero"`
+	History     []Transition  `json:"history"`
+	WorkRunning bool          `json:"work_running"`
+	Late        []ignoredJSON `json:"late,omitempty"`
+	LateOmitted int           `json:"late_omitted,omitempty"`
+	Panics      []panicJSON   `json:"panics,omitempty"`
+}
+
+type ignoredJSON struct {
+	Event  Event           `json:"event"`
+	Status Status          `json:"status"`
+	Value  json.RawMessage `json:"value,omitempty"`
+	Err    string          `json:"error,omitempty"`
+	At     time.Time       `json:"at"`
+}
+
+type panicJSON struct {
+	Value string `json:"value"`
+	Stack string `json:"stack"`
+}
+
+// MarshalJSON implements [json.Marshaler].
+func (s Snapshot[T]) MarshalJSON() ([]byte, error) {
+	out := snapshotJSON[T]{
+		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode, Result: s.Result,
+		Err: errorText(s.Err), Cause: errorText(s.Cause), Progress: s.Progress,
+		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, History: s.History,
+		WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted,
+	}
+	if out.History == nil {
+		out.History = []Transition{}
+	}
+	for _, ig := range s.Late {
+		value, err := json.Marshal(ig.Value)
+		if err != nil {
+			return nil, fmt.Errorf("task: marshal late %s value: %w", ig.Event, err)
+		}
+		out.Late = append(out.Late, ignoredJSON{Event: ig.Event, Status: ig.Status,
+			Value: value, Err: errorText(ig.Err), At: ig.At})
+	}
+	for _, p := range s.Panics {
+		out.Panics = append(out.Panics, panicJSON{Value: fmt.Sprint(p.Value), Stack: string(p.Stack)})
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON implements [json.Unmarshaler].
+func (s *Snapshot[T]) UnmarshalJSON(data []byte) error {
+	var in snapshotJSON[T]
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	*s = Snapshot[T]{
+		ID: in.ID, Status: in.Status, ExitCode: in.ExitCode, Result: in.Result,
+		Err: textError(in.Err), Cause: textError(in.Cause), Progress: in.Progress,
+		StartedAt: in.StartedAt, FinishedAt: in.FinishedAt, History: in.History,
+		WorkRunning: in.WorkRunning, LateOmitted: in.LateOmitted,
+	}
+	for _, ig := range in.Late {
+		late := Ignored[T]{Event: ig.Event, Status: ig.Status, Err: textError(ig.Err), At: ig.At}
+		if len(ig.Value) > 0 {
+			if err := json.Unmarshal(ig.Value, &late.Value); err != nil {
+				return fmt.Errorf("task: unmarshal late %s value: %w", ig.Event, err)
+			}
+		}
+		s.Late = append(s.Late, late)
+	}
+	for _, p := range in.Panics {
+		s.Panics = append(s.Panics, &PanicError{Value: p.Value, Stack: []byte(p.Stack)})
+	}
+	return nil
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func textError(text string) error {
+	if text == "" {
+		return nil
+	}
+	return errors.New(text)
+}
