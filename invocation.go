@@ -203,11 +203,11 @@ func (inv *Invocation[T]) run() {
 	}
 	inv.workRunning = true
 	inv.mu.Unlock()
-	inv.deliver()
 
 	var (
 		value    T
 		err      error
+		called   bool
 		returned bool
 	)
 	defer func() {
@@ -216,12 +216,16 @@ func (inv *Invocation[T]) run() {
 			// which goes on ending the goroutine once this returns.
 			if r := recover(); r != nil {
 				err = &PanicError{Value: r, Stack: debug.Stack()}
-			} else {
+			} else if called {
 				err = fmt.Errorf("work function %w", errGoexit)
+			} else {
+				err = fmt.Errorf("a Started callback %w", errGoexit)
 			}
 		}
 		inv.workReturned(value, err)
 	}()
+	inv.deliver() // the Started callbacks, which may end this goroutine
+	called = true
 	value, err = inv.task.Work(inv.ctx, inv)
 	returned = true
 }
