@@ -99,12 +99,6 @@ func (r *statusRun) wait() (int, error) {
 	return r.value, r.err
 }
 
-// stop cancels the work's context and waits for the work to return.
-func (r *statusRun) stop() (int, error) {
-	r.cancel()
-	return r.wait()
-}
-
 // ignoreStatusChange is the callback of the benchmarks that have one. It
 // does nothing, so that they measure the cost of calling it.
 func ignoreStatusChange(*statusRun, status, status) {}

@@ -80,6 +80,27 @@ func BenchmarkRun(b *testing.B) {
 			runStateless(ctx, trivialWork)
 		}
 	})
+
+	b.Run("task", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			trivialTask.Start(ctx).Wait(ctx)
+		}
+	})
+
+	b.Run("task-callback", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			trivialTask.Start(ctx, changedCallback).Wait(ctx)
+		}
+	})
+
+	b.Run("task-timeout", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			timeoutTask.Start(ctx).Wait(ctx)
+		}
+	})
 }
 
 // runErrgroup runs work in an errgroup.Group, which has no context of its
@@ -204,6 +225,24 @@ func BenchmarkRunParallel(b *testing.B) {
 			}
 		})
 	})
+
+	b.Run("task", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				trivialTask.Start(ctx).Wait(ctx)
+			}
+		})
+	})
+
+	b.Run("task-callback", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				trivialTask.Start(ctx, changedCallback).Wait(ctx)
+			}
+		})
+	})
 }
 
 // BenchmarkCancel times cancelling a run whose work has begun and blocks
@@ -226,6 +265,33 @@ func BenchmarkCancel(b *testing.B) {
 			<-done
 		}
 	})
+
+	b.Run("task", func(b *testing.B) {
+		b.ReportAllocs()
+		started := make(chan struct{}, 1)
+		blocked := blockedTask(started)
+		for b.Loop() {
+			inv := blocked.Start(ctx)
+			<-started
+			inv.Cancel(nil)
+			inv.Wait(ctx)
+		}
+	})
+
+	// The cancel function confirms the stop at once, so the run is STOPPED
+	// as soon as it returns, and the work's return is ignored.
+	b.Run("task-cancelfunc", func(b *testing.B) {
+		b.ReportAllocs()
+		started := make(chan struct{}, 1)
+		blocked := blockedTask(started)
+		blocked.Cancel = confirmStop
+		for b.Loop() {
+			inv := blocked.Start(ctx)
+			<-started
+			inv.Cancel(nil)
+			inv.Wait(ctx)
+		}
+	})
 }
 
 // BenchmarkTimeout times a run whose timeout fires while its work blocks
@@ -245,6 +311,15 @@ func BenchmarkTimeout(b *testing.B) {
 			}()
 			<-done
 			cancel()
+		}
+	})
+
+	b.Run("task", func(b *testing.B) {
+		b.ReportAllocs()
+		blocked := blockedTask(nil)
+		blocked.Timeout = firingTimeout
+		for b.Loop() {
+			blocked.Start(ctx).Wait(ctx)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/looplab/fsm"
 	"github.com/qmuntal/stateless"
+	"github.com/tasklife/task"
 )
 
 // A transition cannot be repeated on one machine, because task's table has
@@ -84,6 +85,37 @@ func BenchmarkTransition(b *testing.B) {
 			i++
 		}
 	})
+
+	// task has no public call that only makes a transition. Abandon of a
+	// FAILED run is the closest: one transition, no goroutine, no timer and
+	// no context, and Done is closed already. It also builds the run's new
+	// error, which wraps the reason and the earlier failure.
+	b.Run("task-abandon", func(b *testing.B) {
+		b.ReportAllocs()
+		runs := make([]*task.Invocation[int], preparedBatch)
+		i := preparedBatch
+		for b.Loop() {
+			if i == preparedBatch {
+				b.StopTimer()
+				for j := range runs {
+					runs[j] = invalidTask.Start(ctx)
+				}
+				i = 0
+				b.StartTimer()
+			}
+			runs[i].Abandon(errAbandonReason)
+			i++
+		}
+	})
+
+	// Start of an invalid task allocates the invocation and its validation
+	// error, then makes one transition, to FAILED, and closes Done.
+	b.Run("task-invalid-start", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			invalidTask.Start(ctx)
+		}
+	})
 }
 
 // BenchmarkTransitionParallel times one transition on one machine per
@@ -123,6 +155,16 @@ func BenchmarkTransitionParallel(b *testing.B) {
 			for pb.Next() {
 				state = statusFailed
 				m.Fire(eventAbandon)
+			}
+		})
+	})
+
+	// An invalid Start, as in BenchmarkTransition: it needs no reset.
+	b.Run("task-invalid-start", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				invalidTask.Start(ctx)
 			}
 		})
 	})
