@@ -380,6 +380,7 @@ func TestInvocation_Timeout(t *testing.T) {
 			assert.ErrorIs(t, err, task.ErrTimedOut)
 			assert.True(t, inv.Snapshot().WorkRunning)
 
+			synctest.Wait() // the cancel function answers
 			close(release)
 			synctest.Wait()
 			snap := inv.Snapshot()
@@ -564,10 +565,16 @@ func TestCallbacks_Guarantees(t *testing.T) {
 			assert.False(t, inv.Abandon(nil), "abandon while stopping")
 			_ = inv.Snapshot()
 		}}
-		inv := task.Task[int]{Work: blockingWork(started)}.
-			Start(context.Background(), task.WithCallbacks(cb))
+		release := make(chan struct{})
+		work := func(context.Context, *task.Invocation[int]) (int, error) {
+			close(started)
+			<-release // stays STOPPING until the Cancelling callback has run
+			return 0, nil
+		}
+		inv := task.Task[int]{Work: work}.Start(context.Background(), task.WithCallbacks(cb))
 		<-started
-		inv.Cancel(nil)
+		inv.Cancel(nil) // runs the Cancelling callback before it returns
+		close(release)
 		_, _ = wait(t, inv)
 		assert.Equal(t, task.StatusStopping, statusSeen)
 		late := inv.Snapshot().Late
