@@ -12,10 +12,10 @@ import (
 //
 // For one invocation, callbacks run one at a time, in the order of the
 // transitions, and no lock of the library is held while they run. A
-// callback runs on the goroutine that caused its event (the caller of
+// callback runs on the goroutine that caused its event: the caller of
 // Start, Cancel, Abandon or ReportProgress, the work's goroutine, or a
-// timer's), unless another goroutine is already running callbacks of the
-// same invocation; then that goroutine runs it next. A callback may call
+// timer's. If another goroutine is already running callbacks of the same
+// invocation, that goroutine runs it next instead. A callback may call
 // any method of its invocation except Wait: the callbacks of what it
 // causes run after it returns. A callback that blocks delays only its own
 // invocation. A panic in a callback is recovered and kept in
@@ -63,8 +63,8 @@ type Callbacks[T any] struct {
 
 	// Ignored fires for each event the transition table rejects, such as a
 	// Cancel after the run finished or a work that returns after the run
-	// became StatusUnknown, and for a work that returns while
-	// StatusStopping, whose value or error is not the run's outcome.
+	// became StatusUnknown. It also fires for a work that returns while
+	// StatusStopping, since that value or error is not the run's outcome.
 	Ignored func(inv *Invocation[T], e Ignored[T])
 
 	// Changed fires for every transition, the first one included, after
@@ -73,7 +73,7 @@ type Callbacks[T any] struct {
 }
 
 // Ignored is an event that changed nothing, with the status it met and
-// the value or error it carried: the work's late result or error, the
+// the value or error it carried. The error is the work's late error, the
 // cancel function's late error, or the cause or reason of a rejected
 // Cancel or Abandon.
 type Ignored[T any] struct {

@@ -9,7 +9,7 @@ import (
 
 // Cancel begins cancellation of a run that is StatusStarting or
 // StatusStarted, with ExitCanceled, and returns at once. It reports
-// whether this call began the cancellation; every other call, such as a
+// whether this call began the cancellation. Every other call, such as a
 // second Cancel or one after the run finished, returns false, changes
 // nothing and reaches the Ignored callbacks.
 //

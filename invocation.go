@@ -35,7 +35,7 @@ type Invocation[T any] struct {
 	code        ExitCode
 	result      T
 	err         error // the run's error once finished
-	cause       error // why cancellation began, once StatusStopping
+	cause       error // the cause of cancellation, once StatusStopping
 	history     [maxHistory]Transition
 	historyLen  int
 	finishedAt  time.Time

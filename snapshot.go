@@ -9,16 +9,16 @@ import (
 
 // Snapshot is one consistent read of everything about a run, as a plain
 // value for a user interface, a log line or a database row. It marshals to
-// JSON with errors as their messages; unmarshaling restores each error as
-// an error with that message only, which [errors.Is] does not match to the
-// sentinels.
+// JSON with errors as their messages. Unmarshaling restores each error as
+// an error with that message only, so [errors.Is] no longer matches it to
+// the sentinels.
 type Snapshot[T any] struct {
 	ID       string
 	Status   Status
 	ExitCode ExitCode
 	Result   T     // the result of a StatusCompleted run
 	Err      error // the error Wait returns for a finished run
-	Cause    error // why cancellation began, once StatusStopping
+	Cause    error // the cause of cancellation, once StatusStopping
 
 	Progress   Progress
 	StartedAt  time.Time // when Start was called
