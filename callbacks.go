@@ -107,13 +107,26 @@ type notice[T any] struct {
 // running them, in which case that goroutine runs them next.
 func (inv *Invocation[T]) deliver() {
 	inv.mu.Lock()
-	if inv.delivering || inv.head == len(inv.queue) {
-		inv.mu.Unlock()
-		return
+	inv.unlockAndDeliver()
+}
+
+// unlockAndDeliver unlocks mu, which must be held, releases what a
+// finished run holds, and runs the queued callbacks as deliver does.
+func (inv *Invocation[T]) unlockAndDeliver() {
+	var r release
+	if inv.releasePending {
+		r = inv.takeReleaseLocked()
 	}
-	inv.delivering = true
+	drain := !inv.delivering && inv.head < len(inv.queue)
+	if drain {
+		inv.delivering = true
+	}
 	inv.mu.Unlock()
-	inv.drain(nil, 0)
+
+	r.run()
+	if drain {
+		inv.drain(nil, 0)
+	}
 }
 
 // drain runs queued callbacks until the queue is empty. If cur is not nil,

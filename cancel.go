@@ -21,11 +21,7 @@ import (
 // wait for the stop: use [Invocation.Wait] or [Invocation.Done].
 func (inv *Invocation[T]) Cancel(cause error) bool {
 	var zero T
-	inv.mu.Lock()
-	ok := inv.fireLocked(EventCancel, zero, cause)
-	inv.mu.Unlock()
-	inv.deliver()
-	return ok
+	return inv.fire(EventCancel, zero, cause)
 }
 
 // beginStopLocked applies the effects of entering StatusStopping: it
@@ -84,10 +80,7 @@ func (inv *Invocation[T]) runCancel(ctx context.Context) {
 			e = EventStopFail
 		}
 		var zero T
-		inv.mu.Lock()
-		inv.fireLocked(e, zero, err)
-		inv.mu.Unlock()
-		inv.deliver()
+		inv.fire(e, zero, err)
 	}()
 	err = inv.task.Cancel(ctx, inv)
 	returned = true

@@ -45,10 +45,11 @@ type Invocation[T any] struct {
 	lateOmitted int
 	panics      []*PanicError
 
-	timer      *time.Timer // Timeout, until the run finishes
-	stopParent func() bool // unregisters from the parent context
-	stopTimer  *time.Timer // StopTimeout, while StatusStopping
-	endStop    context.CancelCauseFunc
+	timer          *time.Timer // Timeout, until the run finishes
+	stopParent     func() bool // unregisters from the parent context
+	releasePending bool        // finished, and takeReleaseLocked not yet called
+	stopTimer      *time.Timer // StopTimeout, while StatusStopping
+	endStop        context.CancelCauseFunc
 
 	queue      []notice[T] // callbacks not yet run, in order from head
 	head       int
@@ -163,16 +164,14 @@ func (inv *Invocation[T]) ReportProgress(done, total int64) bool {
 	if inv.status.Finished() {
 		var zero T
 		inv.ignoreLocked(EventProgress, zero, nil)
-		inv.mu.Unlock()
-		inv.deliver()
+		inv.unlockAndDeliver()
 		return false
 	}
 	inv.progress = Progress{Done: done, Total: total}
 	if len(inv.callbacks) > 0 {
 		inv.queue = append(inv.queue, notice[T]{kind: noticeProgress, progress: inv.progress})
 	}
-	inv.mu.Unlock()
-	inv.deliver()
+	inv.unlockAndDeliver()
 	return true
 }
 
@@ -185,11 +184,7 @@ func (inv *Invocation[T]) ReportProgress(done, total int64) bool {
 // callbacks; cancel a running run first.
 func (inv *Invocation[T]) Abandon(reason error) bool {
 	var zero T
-	inv.mu.Lock()
-	ok := inv.fireLocked(EventAbandon, zero, reason)
-	inv.mu.Unlock()
-	inv.deliver()
-	return ok
+	return inv.fire(EventAbandon, zero, reason)
 }
 
 // run runs the work in the work's goroutine.
@@ -197,8 +192,7 @@ func (inv *Invocation[T]) run() {
 	var zero T
 	inv.mu.Lock()
 	if !inv.fireLocked(EventBegin, zero, nil) {
-		inv.mu.Unlock()
-		inv.deliver()
+		inv.unlockAndDeliver()
 		return
 	}
 	inv.workRunning = true
@@ -241,8 +235,16 @@ func (inv *Invocation[T]) workReturned(value T, err error) {
 	inv.mu.Lock()
 	inv.workRunning = false
 	inv.fireLocked(e, value, err)
-	inv.mu.Unlock()
-	inv.deliver()
+	inv.unlockAndDeliver()
+}
+
+// fire applies event e as fireLocked does, then releases what a finished
+// run holds and runs the queued callbacks. mu must not be held.
+func (inv *Invocation[T]) fire(e Event, value T, err error) bool {
+	inv.mu.Lock()
+	ok := inv.fireLocked(e, value, err)
+	inv.unlockAndDeliver()
+	return ok
 }
 
 // fireLocked applies event e, with its value or error, to the run. It
@@ -319,7 +321,7 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 	finishes := to.Finished() && inv.finishedAt.IsZero()
 	if finishes {
 		inv.finishedAt = now
-		inv.releaseLocked()
+		inv.releasePending = true
 	}
 	if len(inv.callbacks) == 0 {
 		if finishes {
@@ -345,17 +347,35 @@ func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
 	}
 }
 
-// releaseLocked frees what the run holds once it has finished: its timers,
-// its registration with the parent context and the work's context. The
-// work's and cancel function's goroutines end when they return.
-func (inv *Invocation[T]) releaseLocked() {
-	if inv.timer != nil {
-		inv.timer.Stop()
+// release is what a finished run still holds: its Timeout timer, its
+// registration with the parent context and the work's context.
+type release struct {
+	timer      *time.Timer
+	stopParent func() bool
+	cancelWork context.CancelCauseFunc
+}
+
+// takeReleaseLocked returns what the finished run holds and clears it, so
+// that it is released once, outside the critical section. The work's
+// context of a run that went through StatusStopping was cancelled then,
+// with the cause, and is not touched again.
+func (inv *Invocation[T]) takeReleaseLocked() release {
+	r := release{timer: inv.timer, stopParent: inv.stopParent}
+	if inv.cause == nil {
+		r.cancelWork = inv.cancelWork
 	}
-	if inv.stopParent != nil {
-		inv.stopParent()
+	inv.timer, inv.stopParent, inv.releasePending = nil, nil, false
+	return r
+}
+
+func (r release) run() {
+	if r.timer != nil {
+		r.timer.Stop()
 	}
-	if inv.cancelWork != nil {
-		inv.cancelWork(nil)
+	if r.stopParent != nil {
+		r.stopParent()
+	}
+	if r.cancelWork != nil {
+		r.cancelWork(nil)
 	}
 }

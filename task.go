@@ -101,11 +101,8 @@ func (t Task[T]) Start(ctx context.Context, opts ...Option) *Invocation[T] {
 		err = invalidf("parent context: nil; pass context.Background() for none")
 	}
 	if err != nil {
-		inv.mu.Lock()
 		var zero T
-		inv.fireLocked(EventInvalid, zero, err)
-		inv.mu.Unlock()
-		inv.deliver()
+		inv.fire(EventInvalid, zero, err)
 		return inv
 	}
 
@@ -116,8 +113,7 @@ func (t Task[T]) Start(ctx context.Context, opts ...Option) *Invocation[T] {
 	var zero T
 	inv.fireLocked(EventStart, zero, nil)
 	inv.armLocked()
-	inv.mu.Unlock()
-	inv.deliver()
+	inv.unlockAndDeliver()
 
 	// A STARTING callback, the parent or the timer may have ended the run
 	// already, and then there is no work to run.

@@ -41,8 +41,5 @@ func (inv *Invocation[T]) onStopTimeout() {
 
 func (inv *Invocation[T]) fireEvent(e Event, err error) {
 	var zero T
-	inv.mu.Lock()
-	inv.fireLocked(e, zero, err)
-	inv.mu.Unlock()
-	inv.deliver()
+	inv.fire(e, zero, err)
 }
