@@ -236,7 +236,11 @@ func (inv *Invocation[T]) notify(cb *Callbacks[T], n *notice[T]) {
 // guard runs fn and keeps a panic from it in the snapshot, so that a
 // failing callback never leaves the run stuck.
 func (inv *Invocation[T]) guard(fn func()) {
+	returned := false
 	defer func() {
+		if returned {
+			return // recover is not free, even with no panic
+		}
 		if r := recover(); r != nil {
 			p := &PanicError{Value: r, Stack: debug.Stack()}
 			inv.mu.Lock()
@@ -245,4 +249,5 @@ func (inv *Invocation[T]) guard(fn func()) {
 		}
 	}()
 	fn()
+	returned = true
 }
