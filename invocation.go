@@ -270,7 +270,7 @@ func (inv *Invocation[T]) fireLocked(e Event, value T, err error) bool {
 // effects and queues its callbacks.
 func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode bool, value T, err error) {
 	from := inv.status
-	now := time.Now()
+	now := inv.now()
 	inv.status = to
 	if setCode {
 		inv.code = code
@@ -336,7 +336,7 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 // ignoreLocked records event e, rejected in the current status, and
 // queues the Ignored callbacks.
 func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
-	ig := Ignored[T]{Event: e, Status: inv.status, Value: value, Err: err, At: time.Now()}
+	ig := Ignored[T]{Event: e, Status: inv.status, Value: value, Err: err, At: inv.now()}
 	if len(inv.late) < maxLate {
 		inv.late = append(inv.late, ig)
 	} else {
@@ -345,6 +345,12 @@ func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
 	if len(inv.callbacks) > 0 {
 		inv.queue = append(inv.queue, notice[T]{kind: noticeIgnored, ignored: ig})
 	}
+}
+
+// now returns the current time. It reads only the monotonic clock, which
+// costs half of what time.Now does, and keeps the wall clock of Start.
+func (inv *Invocation[T]) now() time.Time {
+	return inv.startedAt.Add(time.Since(inv.startedAt))
 }
 
 // release is what a finished run still holds: its Timeout timer, its
