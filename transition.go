@@ -17,6 +17,8 @@ const (
 	// EventInvalid is [Task.Start] rejecting an invalid task or context.
 	EventInvalid
 	// EventBegin is the work's goroutine about to call the work function.
+	// It is rejected, and the work never runs, when the run was cancelled
+	// or timed out after Start returned but before the goroutine began.
 	EventBegin
 	// EventReturn is the work function returning a nil error.
 	EventReturn
