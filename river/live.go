@@ -1,0 +1,269 @@
+package taskriver
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+const (
+	// maxBatch bounds the number of rows one live write transaction updates.
+	maxBatch = 256
+
+	// writeTimeout bounds one live write transaction.
+	writeTimeout = 10 * time.Second
+
+	// lateWriteTimeout bounds the wait for River to file an attempt before
+	// an event that arrived after it is written, and that write.
+	lateWriteTimeout = time.Minute
+
+	// latePollInterval is how often a late write reads the job row while it
+	// waits for River to file the attempt.
+	latePollInterval = 50 * time.Millisecond
+)
+
+// liveSource is a run whose record the live writer can write.
+type liveSource interface {
+	current() ([]byte, error)
+	state() *liveState
+}
+
+// liveState is the part of a run that its live writer tracks. All fields
+// but jobID are guarded by the writer's mu.
+type liveState struct {
+	jobID   int64
+	queued  bool          // in liveWriter.pending
+	writing bool          // a write of this run's row is in progress
+	written chan struct{} // closed when the write in progress ends; nil if none waits
+	closed  bool          // the attempt has returned to River
+	late    bool          // a late write is running
+	dirty   bool          // an event arrived after the late write read the run
+}
+
+// liveWriter writes the records of running runs to their job rows, for
+// one River client. A transition marks its run pending. One goroutine,
+// started on demand and gone once nothing is pending, writes every pending
+// run's current record in one transaction, then the runs that became
+// pending meanwhile, and so on. So a run's row is written as soon as the
+// writer is free, and a run that changes faster than the database can take
+// is written in its latest state, with the transitions it skipped still in
+// its history.
+type liveWriter[TTx any] struct {
+	client *river.Client[TTx]
+	logger *slog.Logger
+
+	mu      sync.Mutex // guards pending, running and the liveState of every run
+	pending []liveSource
+	running bool // the flush goroutine runs
+}
+
+func newLiveWriter[TTx any](client *river.Client[TTx], logger *slog.Logger) *liveWriter[TTx] {
+	return &liveWriter[TTx]{client: client, logger: logger}
+}
+
+// post marks r as changed. It never blocks on the database.
+func (w *liveWriter[TTx]) post(r liveSource) {
+	st := r.state()
+	w.mu.Lock()
+	if st.closed {
+		w.postLateLocked(r)
+		w.mu.Unlock()
+		return
+	}
+	if !st.queued {
+		st.queued = true
+		w.pending = append(w.pending, r)
+	}
+	start := !w.running
+	w.running = true
+	w.mu.Unlock()
+
+	if start {
+		go w.flush()
+	}
+}
+
+// close ends the live writes of r when its attempt returns to River, which
+// then writes the final record with the attempt's outcome. A pending write
+// is dropped. A write in progress is waited for, because River's final
+// update must come after it: on PostgreSQL the uncommitted write holds the
+// row lock, which orders River's update after it, and on SQLite the one
+// connection does the same.
+func (w *liveWriter[TTx]) close(r liveSource) {
+	st := r.state()
+	w.mu.Lock()
+	st.closed = true
+	var wait chan struct{}
+	if st.writing {
+		if st.written == nil {
+			st.written = make(chan struct{})
+		}
+		wait = st.written
+	}
+	w.mu.Unlock()
+
+	if wait != nil {
+		<-wait
+	}
+}
+
+func (w *liveWriter[TTx]) flush() {
+	for {
+		w.mu.Lock()
+		batch := make([]liveSource, 0, min(len(w.pending), maxBatch))
+		rest := w.pending[:0]
+		for _, r := range w.pending {
+			st := r.state()
+			switch {
+			case st.closed:
+				st.queued = false
+			case len(batch) < maxBatch:
+				st.queued = false
+				batch = append(batch, r)
+			default:
+				rest = append(rest, r)
+			}
+		}
+		clear(w.pending[len(rest):])
+		w.pending = rest
+		if len(batch) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+
+		w.writeBatch(batch)
+	}
+}
+
+func (w *liveWriter[TTx]) writeBatch(batch []liveSource) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+
+	driver := w.client.Driver()
+	execTx, err := driver.GetExecutor().Begin(ctx)
+	if err != nil {
+		w.logger.ErrorContext(ctx, "taskriver: begin live write failed",
+			slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
+		return
+	}
+	defer func() { _ = execTx.Rollback(ctx) }()
+	tx := driver.UnwrapTx(execTx)
+
+	for _, r := range batch {
+		st := r.state()
+		w.mu.Lock()
+		if st.closed {
+			w.mu.Unlock()
+			continue
+		}
+		st.writing = true
+		w.mu.Unlock()
+
+		err := w.update(ctx, tx, r)
+
+		w.mu.Lock()
+		st.writing = false
+		if st.written != nil {
+			close(st.written)
+			st.written = nil
+		}
+		w.mu.Unlock()
+		if err != nil {
+			w.logger.ErrorContext(ctx, "taskriver: live write failed",
+				slog.Int64("job_id", st.jobID), slog.String("error", err.Error()))
+			return
+		}
+	}
+	if err := execTx.Commit(ctx); err != nil {
+		w.logger.ErrorContext(ctx, "taskriver: commit live write failed",
+			slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
+	}
+}
+
+func (w *liveWriter[TTx]) update(ctx context.Context, tx TTx, r liveSource) error {
+	record, err := r.current()
+	if err != nil || record == nil {
+		return err
+	}
+	_, err = w.client.JobUpdateTx(ctx, tx, r.state().jobID, &river.JobUpdateParams{Output: json.RawMessage(record)})
+	return err
+}
+
+// postLateLocked handles an event that arrived after the attempt returned
+// to River, such as the return of a work function that ignored its
+// context. Its record must land after River's final update, so a goroutine
+// waits for River to file the attempt, then writes the run's latest record,
+// and writes again if more events arrived meanwhile.
+func (w *liveWriter[TTx]) postLateLocked(r liveSource) {
+	st := r.state()
+	if st.late {
+		st.dirty = true
+		return
+	}
+	st.late = true
+	go w.writeLate(r)
+}
+
+func (w *liveWriter[TTx]) writeLate(r liveSource) {
+	st := r.state()
+	ctx, cancel := context.WithTimeout(context.Background(), lateWriteTimeout)
+	defer cancel()
+
+	err := w.awaitFiled(ctx, st.jobID)
+	for err == nil {
+		w.mu.Lock()
+		st.dirty = false
+		w.mu.Unlock()
+
+		var record []byte
+		record, err = r.current()
+		if err != nil {
+			break
+		}
+		_, err = w.client.JobUpdate(ctx, st.jobID, &river.JobUpdateParams{Output: json.RawMessage(record)})
+		if err != nil {
+			break
+		}
+
+		w.mu.Lock()
+		if !st.dirty {
+			st.late = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+	}
+
+	w.logger.ErrorContext(ctx, "taskriver: late write failed",
+		slog.Int64("job_id", st.jobID), slog.String("error", err.Error()))
+	w.mu.Lock()
+	st.late = false
+	w.mu.Unlock()
+}
+
+// awaitFiled returns once River has moved the job out of the running state.
+func (w *liveWriter[TTx]) awaitFiled(ctx context.Context, jobID int64) error {
+	ticker := time.NewTicker(latePollInterval)
+	defer ticker.Stop()
+	for {
+		job, err := w.client.JobGet(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if job.State != rivertype.JobStateRunning {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-ticker.C:
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package taskriver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/tasklife/task"
+)
+
+// DefaultTimeoutMargin is the time River's job timeout leaves after a task's
+// Timeout and StopTimeout, so that the task's own timers always fire first
+// and the final write of the run has time to finish.
+const DefaultTimeoutMargin = 5 * time.Second
+
+// WorkerConfig configures a [Worker]. The zero value is ready to use.
+type WorkerConfig struct {
+	// TimeoutMargin is added to the task's Timeout and StopTimeout to give
+	// River's job timeout. Zero means DefaultTimeoutMargin. It must not be
+	// negative.
+	TimeoutMargin time.Duration
+
+	// Logger receives the errors of live writes to the job row, which do
+	// not fail the run. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Options are given to every Start, after the worker's own ID, state
+	// and callbacks, such as a task.WithCallbacks set of the caller's.
+	Options []task.Option
+}
+
+// Worker is a River worker that runs one [task.Task] for each job of the
+// kind of A, within River's client of transaction type TTx. Register it
+// with river.AddWorker. It is safe for concurrent use by many jobs at once.
+type Worker[TTx any, A river.JobArgs, T any] struct {
+	river.WorkerDefaults[A]
+
+	task    task.Task[T]
+	timeout time.Duration // River's job timeout; -1 for none
+	logger  *slog.Logger
+	options []task.Option
+
+	// writers holds one *liveWriter per River client that works jobs of
+	// this worker, keyed by the client.
+	writers sync.Map
+}
+
+// NewWorker returns a worker that runs t for each job of kind A. It returns
+// an error matching task.ErrInvalid if t is invalid, and an error naming the
+// value if config.TimeoutMargin is negative. A nil config means the zero
+// WorkerConfig.
+//
+// River's job timeout is t.Timeout + t.StopTimeout + TimeoutMargin. If
+// either of the task's limits is zero the run has no bound, so River's job
+// timeout is disabled too, and River's rescuer then never rescues the job.
+func NewWorker[TTx any, A river.JobArgs, T any](t task.Task[T], config *WorkerConfig) (*Worker[TTx, A, T], error) {
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("taskriver: %w", err)
+	}
+	if config == nil {
+		config = &WorkerConfig{}
+	}
+	if config.TimeoutMargin < 0 {
+		return nil, fmt.Errorf("taskriver: invalid TimeoutMargin %v: must not be negative", config.TimeoutMargin)
+	}
+
+	margin := config.TimeoutMargin
+	if margin == 0 {
+		margin = DefaultTimeoutMargin
+	}
+	timeout := time.Duration(-1)
+	if t.Timeout > 0 && t.StopTimeout > 0 {
+		timeout = t.Timeout + t.StopTimeout + margin
+	}
+
+	logger := config.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Worker[TTx, A, T]{
+		task:    t,
+		timeout: timeout,
+		logger:  logger,
+		options: append([]task.Option(nil), config.Options...),
+	}, nil
+}
+
+// Timeout returns River's job timeout for the task: its Timeout plus its
+// StopTimeout plus the margin, or -1 (no timeout) when the task has no bound.
+func (w *Worker[TTx, A, T]) Timeout(*river.Job[A]) time.Duration {
+	return w.timeout
+}
+
+// Work runs one attempt of the job as a run of the task and returns what
+// River needs to file the attempt, as the package documentation tables. It
+// returns once the run has finished, even if a work function that ignores
+// its context still runs; later events of the run are still written.
+func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
+	client, err := river.ClientFromContextSafely[TTx](ctx)
+	if err != nil {
+		return fmt.Errorf("taskriver: job %d: %w", job.ID, err)
+	}
+	writer := w.writerFor(client)
+
+	r := &liveRun[T]{
+		live:    liveState{jobID: job.ID},
+		attempt: job.Attempt,
+		worker:  client.ID(),
+		earlier: earlierAttempts(job.JobRow),
+	}
+	post := func(inv *task.Invocation[T]) {
+		r.inv.CompareAndSwap(nil, inv)
+		writer.post(r)
+	}
+	callbacks := task.Callbacks[T]{
+		Changed:  func(inv *task.Invocation[T], _ task.Transition) { post(inv) },
+		Progress: func(inv *task.Invocation[T], _, _ int64) { post(inv) },
+		Ignored:  func(inv *task.Invocation[T], _ task.Ignored[T]) { post(inv) },
+	}
+	opts := make([]task.Option, 0, 3+len(w.options))
+	opts = append(opts,
+		task.WithID(InvocationID(job.ID, job.Attempt)),
+		task.WithState(job.Args),
+		task.WithCallbacks(callbacks),
+	)
+	opts = append(opts, w.options...)
+
+	inv := w.task.Start(ctx, opts...)
+	<-inv.Done()
+
+	// The final record travels with River's own update of the attempt, so
+	// that the row's state and the run's final status change in one write.
+	// Any live write still queued is dropped, and one in progress is waited
+	// for, so that it cannot land after the final record.
+	snapshot := inv.Snapshot()
+	writer.close(r)
+	record, err := r.marshal(snapshot)
+	if err != nil {
+		w.logger.ErrorContext(ctx, "taskriver: marshal final record failed",
+			slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
+	} else if err := river.RecordOutput(ctx, json.RawMessage(record)); err != nil {
+		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
+			slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
+	}
+	return attemptResult(snapshot)
+}
+
+// attemptResult maps the final status of a run to what Work returns to
+// River: nil completes the job, an error is retried under River's retry
+// policy, and river.JobCancel ends the job cancelled, never retried.
+func attemptResult[T any](s task.Snapshot[T]) error {
+	switch s.Status {
+	case task.StatusCompleted:
+		return nil
+	case task.StatusFailed:
+		return s.Err
+	case task.StatusAbandoned, task.StatusUnknown:
+		return river.JobCancel(s.Err)
+	case task.StatusStopped:
+		if s.ExitCode == task.ExitTimedOut || errors.Is(s.Cause, rivertype.ErrJobCancelledRemotely) {
+			return river.JobCancel(s.Err)
+		}
+		// The job's context ended for a reason of River's own, such as the
+		// client stopping. The error wraps that cause, which lets River put
+		// a job interrupted by a stop back in the queue without using up an
+		// attempt.
+		return s.Err
+	default:
+		return fmt.Errorf("taskriver: run ended in unexpected status %q", s.Status)
+	}
+}
+
+func (w *Worker[TTx, A, T]) writerFor(client *river.Client[TTx]) *liveWriter[TTx] {
+	if writer, ok := w.writers.Load(client); ok {
+		return writer.(*liveWriter[TTx])
+	}
+	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(client, w.logger))
+	return writer.(*liveWriter[TTx])
+}
+
+// InvocationID returns the ID the worker gives the run of one attempt of a
+// job, such as "42-1" for the first attempt of job 42.
+func InvocationID(jobID int64, attempt int) string {
+	return strconv.FormatInt(jobID, 10) + "-" + strconv.Itoa(attempt)
+}
+
+// ArgsOf returns the job args of the run inv, which the worker gives as
+// the run's state. It returns the zero A if inv was not started by a
+// Worker for args of type A.
+func ArgsOf[A any, T any](inv *task.Invocation[T]) A {
+	args, _ := inv.State().(A)
+	return args
+}
