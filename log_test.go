@@ -26,8 +26,8 @@ type logLines struct {
 }
 
 func (h *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logLines) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *logLines) WithGroup(string) slog.Handler             { return h }
+func (h *logLines) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logLines) WithGroup(string) slog.Handler            { return h }
 
 func (h *logLines) Handle(ctx context.Context, r slog.Record) error {
 	line := r.Level.String() + " " + r.Message
