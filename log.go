@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 )
 
@@ -30,7 +31,9 @@ const (
 // StatusStopped and a cancellation at info; a timeout's StatusStopping at
 // warn; StatusFailed, StatusUnknown and StatusAbandoned at error. An
 // ignored event is at warn when it carries a late failure of the work or
-// of the cancel function, and at info otherwise. Progress reports are not
+// of the cancel function for a reason of its own, and at info otherwise,
+// such as a work that returns the cause of its cancelled context. Progress
+// reports are not
 // logged, since a work may report thousands; read them from
 // [Invocation.Snapshot].
 //
@@ -85,7 +88,9 @@ func (inv *Invocation[T]) logIgnored(l *slog.Logger, ig Ignored[T]) {
 	level := slog.LevelInfo
 	switch ig.Event {
 	case EventFail, EventPermanent, EventStopFail:
-		level = slog.LevelWarn
+		if !echoesStop(ig.Err) {
+			level = slog.LevelWarn
+		}
 	}
 	ctx := inv.logContext()
 	if !l.Enabled(ctx, level) {
@@ -103,6 +108,18 @@ func (inv *Invocation[T]) logIgnored(l *slog.Logger, ig Ignored[T]) {
 		attrs = append(attrs, slog.Any("error", ig.Err))
 	}
 	l.LogAttrs(ctx, level, logIgnored, attrs...)
+}
+
+// echoesStop reports whether err only repeats why a work or cancel
+// function was told to stop: the cause of the work's context, or the end
+// of the cancel function's context.
+func echoesStop(err error) bool {
+	for _, stop := range []error{ErrCanceled, ErrTimedOut, ErrStopTimedOut, context.Canceled} {
+		if errors.Is(err, stop) {
+			return true
+		}
+	}
+	return false
 }
 
 // logContext returns the context given to Start, or the background context

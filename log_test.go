@@ -88,7 +88,7 @@ func TestLogCallbacks(t *testing.T) {
 			assert.Equal(t, "ERROR task transition invocation_id=run-1 status=UNKNOWN from=STOPPING "+
 				"event=stop_timeout exit_code=cancelTimedOut elapsed=40s "+
 				"error=task: stop timed out after 10s (task: timed out after 30s)", lines[3])
-			assert.Equal(t, "WARN task event ignored invocation_id=run-1 status=UNKNOWN event=stop_fail "+
+			assert.Equal(t, "INFO task event ignored invocation_id=run-1 status=UNKNOWN event=stop_fail "+
 				"exit_code=cancelTimedOut elapsed=40s error=task: stop timed out after 10s "+
 				"(task: timed out after 30s)", lines[4])
 		})
@@ -135,11 +135,32 @@ func TestLogCallbacks(t *testing.T) {
 			assert.Equal(t, []string{
 				"INFO task transition invocation_id=run-1 status=STOPPING from=STARTED event=cancel " +
 					"exit_code=canceled elapsed=0s cause=task: canceled: user request",
-				"WARN task event ignored invocation_id=run-1 status=STOPPING event=fail " +
+				"INFO task event ignored invocation_id=run-1 status=STOPPING event=fail " +
 					"exit_code=canceled elapsed=0s error=task: canceled: user request",
 				"INFO task transition invocation_id=run-1 status=STOPPED from=STOPPING event=fail " +
 					"exit_code=canceled elapsed=0s error=task: canceled: user request",
 			}, h.list()[2:])
+		})
+	})
+	t.Run("late failure logged at warn", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := &logLines{}
+			work := tasktest.NewWork[int](t)
+			work.IgnoreContext()
+			cancel := tasktest.NewCancel[int](t)
+			cancel.Confirm()
+			inv := task.Task[int]{Work: work.Run, Cancel: cancel.Run}.Start(context.Background(),
+				task.WithID("run-1"), task.WithCallbacks(task.LogCallbacks[int](slog.New(h))))
+			work.WaitBegun()
+			inv.Cancel(nil)
+			<-inv.Done()
+			work.Fail(errors.New("disk full"))
+			synctest.Wait()
+
+			lines := h.list()
+			require.Len(t, lines, 5)
+			assert.Equal(t, "WARN task event ignored invocation_id=run-1 status=STOPPED event=fail "+
+				"exit_code=canceled elapsed=0s error=disk full", lines[4])
 		})
 	})
 	t.Run("invalid run logged at error", func(t *testing.T) {
