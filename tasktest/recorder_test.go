@@ -204,3 +204,27 @@ func TestRecorder_WaitStatus(t *testing.T) {
 		})
 	})
 }
+
+func TestEntry_String(t *testing.T) {
+	cases := []struct {
+		name  string
+		entry tasktest.Entry[[]byte]
+		want  string
+	}{
+		{"byte result quoted", tasktest.Entry[[]byte]{Kind: tasktest.KindTransition,
+			Transition: task.Transition{From: task.StatusStarted, To: task.StatusCompleted,
+				Event: task.EventReturn, ExitCode: task.ExitCompleted},
+			Result: []byte("report")},
+			`STARTED -> COMPLETED on return (exit completed): result "report"`},
+		{"late byte value quoted", tasktest.Entry[[]byte]{Kind: tasktest.KindIgnored,
+			Ignored: task.Ignored[[]byte]{Event: task.EventReturn, Status: task.StatusUnknown,
+				Value: []byte("late")}},
+			`ignored return in UNKNOWN: value "late"`},
+		{"undefined kind named", tasktest.Entry[[]byte]{Kind: 9}, "EntryKind(9)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, c.entry.String())
+		})
+	}
+}

@@ -256,10 +256,14 @@ func (s *script[R]) perform(st step[R]) (R, error) {
 	return zero, st.err // stepFail, and stepPermanent with err already wrapped
 }
 
-// quote formats v for a message: strings quoted, other values with %v.
+// quote formats v for a message: strings and byte slices quoted, other
+// values with %v.
 func quote(v any) string {
-	if s, ok := v.(string); ok {
-		return strconv.Quote(s)
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case []byte:
+		return strconv.Quote(string(v))
 	}
 	return fmt.Sprintf("%v", v)
 }
