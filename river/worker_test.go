@@ -340,3 +340,40 @@ func TestClient_WaitEndsWithContext(t *testing.T) {
 	assert.Equal(t, rivertype.JobStateAvailable, run.State)
 	assert.ErrorContains(t, err, strconv.FormatInt(id, 10))
 }
+
+// A worker whose River client stops (here through StopAndCancel) cancels
+// its runs, and River puts their jobs back in the queue without counting
+// the attempt, for another worker to run.
+func TestWorker_ClientStopRequeuesRun(t *testing.T) {
+	t.Parallel()
+	dsn := testDatabase(t)
+	first := startWorker(t, dsn, "worker-a")
+	client, _ := testClient(t, dsn)
+	ctx := testContext(t, 60*time.Second)
+	release := filepath.Join(t.TempDir(), "release")
+
+	id, err := client.Start(ctx, rescueArgs{Release: release}, nil)
+	require.NoError(t, err)
+	awaitRun(t, ctx, client, id, func(r *taskriver.Run[string]) bool {
+		return r.Task.Status == task.StatusStarted
+	})
+
+	first.stop(t)
+	stopped, err := client.Get(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, rivertype.JobStateAvailable, stopped.State)
+	assert.Equal(t, 0, stopped.Attempt)
+	assert.Equal(t, task.StatusStopped, stopped.Task.Status)
+	assert.Equal(t, task.ExitCanceled, stopped.Task.ExitCode)
+
+	require.NoError(t, os.WriteFile(release, nil, 0o644))
+	startWorker(t, dsn, "worker-b")
+	final, err := client.Wait(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, rivertype.JobStateCompleted, final.State)
+	assert.Equal(t, 1, final.Attempt)
+	assert.Equal(t, "worker-b", final.Worker)
+	require.Len(t, final.Earlier, 1)
+	assert.Equal(t, "worker-a", final.Earlier[0].Worker)
+	assert.Equal(t, task.StatusStopped, final.Earlier[0].Task.Status)
+}

@@ -1,0 +1,116 @@
+// Package taskriver runs a [task.Task] as a River job, so that the same
+// work and cancel pair runs on many processes and machines. A run survives
+// the crash of one, is cancelled from any of them, and leaves its statuses
+// and exit codes in the database. The package is built on River v0.51.2
+// (github.com/riverqueue/river), with PostgreSQL through riverpgxv5 or
+// SQLite through riversqlite.
+//
+// A [Worker] is a River worker that starts one run of its task for each
+// attempt of a job. The job's args are the run's state ([ArgsOf] reads them
+// in the work and cancel functions), and River's job context is the run's
+// parent context, so that River's remote cancel, river.Client.JobCancel
+// from any process, cancels the run and runs the task's cancel function
+// under its StopTimeout. A [Client] inserts jobs (also within a caller's
+// transaction), and reads, waits for and cancels their runs from any
+// process that shares the database.
+//
+// # Setting up
+//
+//   - Create River's tables with [Migrate] (or River's rivermigrate package
+//     or command) before any client starts.
+//   - Register a worker per job kind: river.AddWorker(workers,
+//     must(taskriver.NewWorker[pgx.Tx, MyArgs](myTask, nil))).
+//   - Give every task a Timeout and a StopTimeout. River's job timeout is
+//     set from them (see below), and without them River's rescuer never
+//     rescues the job of a crashed worker.
+//   - Set river.Config.RescueStuckJobsAfter above the longest job timeout
+//     of your tasks; it must be at least river.Config.JobTimeout, which
+//     River validates. The default, one hour, suits tasks shorter than
+//     that.
+//   - On SQLite, open the database with [OpenSQLite] (one connection, WAL
+//     mode). On PostgreSQL, [OpenPostgres] opens a pgx pool.
+//
+// # The job row
+//
+// The worker writes the run's record under the "output" key of the job's
+// metadata, as JSON: the attempt number, the ID of the River client that
+// runs it, the task.Snapshot of the run (status, exit code, progress,
+// history, result and error, late events) and the last record of every
+// earlier attempt. [Client.Get] decodes it as a [Run].
+//
+// Two River mechanisms write it. While the run goes on, each transition,
+// progress report and late event marks the run for a write with
+// river.Client.JobUpdateTx, which merges the "output" key into the
+// metadata at once, under the row's lock, so that any process reading the
+// row sees STARTED, a progress report or STOPPING live. The final record
+// goes through river.RecordOutput, which River stores in the same update
+// that files the attempt, so the row's River state and the run's final
+// status never disagree. River's other channel, river.MetadataSet, is
+// only written when the attempt ends, like RecordOutput, so it cannot show
+// a run live; a table of this package's own would need its own migrations
+// and could drift from River's row.
+//
+// Live writes are asynchronous, so that a transition never waits for the
+// database. One goroutine per worker and River client writes the rows of
+// all runs that changed, in one transaction, as soon as the previous
+// transaction ends, and exits when nothing is left to write. A run that
+// changes again before its write is written in its latest state, and its
+// history still holds every transition. A run that finishes before its
+// first write is written once, by River, with its whole history: this is
+// what keeps a trivial job within a few per cent of plain River (see the
+// benchmark in this module).
+//
+// Events after the attempt has returned to River, such as the late return
+// of a work function that ignored its context, are written too, after
+// River has filed the attempt, so that River's final update never hides
+// them.
+//
+// # How a run ends in River
+//
+// Work returns to River once the run has finished. The final status maps to
+// River's job states as follows.
+//
+//	status     exit code        River gets                  job state      retried
+//	COMPLETED  completed        nil                         completed      no
+//	FAILED     failed           the run's error             retryable, or  yes, under River's retry
+//	                                                        discarded      policy and MaxAttempts
+//	ABANDONED  failed           river.JobCancel(err)        cancelled      never
+//	STOPPED    canceled by      river.JobCancel(err)        cancelled      never
+//	           JobCancel
+//	STOPPED    timedOut         river.JobCancel(err)        cancelled      never
+//	STOPPED    canceled by a    the run's error, which      available      yes, and River does not
+//	           client stop      wraps River's stop cause    again          count the attempt
+//	UNKNOWN    cancelFailed or  river.JobCancel(err)        cancelled      never; the record's
+//	           cancelTimedOut                                              work_running is true
+//
+// A run stopped by its own Timeout is not retried: a task that ran out of
+// time once would most likely run out of time again, so retrying it is a
+// decision for its caller (river.Client.JobRetry), not for a backoff
+// schedule. An UNKNOWN run is never retried because its work may still be
+// running, which the record says with "work_running": true until the work
+// returns, when a late write records what it returned.
+//
+// # Timeouts
+//
+// The task's Timeout and StopTimeout govern the run. River's job timeout
+// (Worker.Timeout) is their sum plus WorkerConfig.TimeoutMargin, so that
+// River's own deadline never fires first. A task without both limits gets
+// River's job timeout -1, none.
+//
+// # Rescue
+//
+// A worker process that dies mid-run (SIGKILL, a lost machine) leaves its
+// job in River's running state, with the last live record it wrote, such
+// as STARTED. River's rescuer, which runs on the elected leader client
+// every 30 seconds in River v0.51.2, makes such a job retryable once it has
+// run longer than both its job timeout and RescueStuckJobsAfter, or
+// discards it after its last attempt. Another worker then runs the next
+// attempt, and its record keeps the dead attempt's last record among the
+// earlier attempts, while River's errors say "Stuck job rescued by
+// JobRescuer". A job whose worker died while its run was STOPPING, after a
+// remote cancel, is cancelled by the rescuer instead.
+//
+// The rescued attempt's work may have done part of its job, and a worker
+// that was only partitioned from the database may still be running it: as
+// with any River job, the work must be safe to run again.
+package taskriver

@@ -1,0 +1,112 @@
+package taskriver_test
+
+import (
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasklife/task"
+	taskriver "github.com/tasklife/task/river"
+)
+
+// TestSQLite runs the worker and the handle in this process, on one River
+// client over a SQLite file, as the embedded default does.
+func TestSQLite(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	dir := t.TempDir()
+
+	db, err := taskriver.OpenSQLite(filepath.Join(dir, "river.sqlite"))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	driver := riversqlite.New(db)
+	require.NoError(t, taskriver.Migrate(ctx, driver))
+
+	var mode string
+	require.NoError(t, db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, "wal", mode)
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	workers, err := testWorkers[*sql.Tx](logger)
+	require.NoError(t, err)
+	rc, err := river.NewClient(driver, &river.Config{
+		ID:                "sqlite-worker",
+		Logger:            logger,
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() {
+		stopCtx := testContext(t, 20*time.Second)
+		assert.NoError(t, rc.Stop(stopCtx))
+	})
+	client, err := taskriver.NewClient[string](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+
+	t.Run("run completes", func(t *testing.T) {
+		id, err := client.Start(ctx, doubleArgs{N: 4}, nil)
+		require.NoError(t, err)
+
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, rivertype.JobStateCompleted, final.State)
+		assert.Equal(t, task.StatusCompleted, final.Task.Status)
+		assert.Equal(t, "8", final.Task.Result)
+		assert.Equal(t, "sqlite-worker", final.Worker)
+	})
+
+	t.Run("insert in caller's transaction", func(t *testing.T) {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		id, err := client.StartTx(ctx, tx, doubleArgs{N: 5}, nil)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, "10", final.Task.Result)
+	})
+
+	t.Run("cancel stops run", func(t *testing.T) {
+		work := t.TempDir()
+		id, err := client.Start(ctx, sleepArgs{Dir: work, Seconds: 60}, nil)
+		require.NoError(t, err)
+
+		ticker := time.NewTicker(10 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			run, err := client.Get(ctx, id)
+			require.NoError(t, err)
+			if run.Task.Progress.Done == 1 {
+				assert.Equal(t, task.StatusStarted, run.Task.Status)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("run never reported progress; last %+v", run)
+			case <-ticker.C:
+			}
+		}
+
+		_, err = client.Cancel(ctx, id)
+		require.NoError(t, err)
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, rivertype.JobStateCancelled, final.State)
+		assert.Equal(t, task.StatusStopped, final.Task.Status)
+		assert.Equal(t, task.ExitCanceled, final.Task.ExitCode)
+		assert.FileExists(t, filepath.Join(work, "cancelled"))
+	})
+}
