@@ -1,3 +1,5 @@
+//go:build unix
+
 // Taskrun runs a command as the work of a [task.Task] and prints its
 // lifecycle as it happens.
 //

@@ -1,8 +1,8 @@
-//go:build !linux
+//go:build unix && !linux
 
 package main
 
-// becomeSubreaper does nothing outside Linux, which alone has child
-// subreapers. There, the processes of a group whose parent died are reaped
-// by init.
+// becomeSubreaper does nothing on Unix systems other than Linux, since
+// only Linux has child subreapers. There, init reaps the processes of a
+// group whose parent died.
 func becomeSubreaper() {}
