@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasklife/task"
+	"github.com/tasklife/task/tasktest"
 )
 
 // record is what a test's callbacks saw, in order.
@@ -77,16 +78,6 @@ func wait(t *testing.T, inv *task.Invocation[int]) (int, error) {
 	v, err := inv.Wait(ctx)
 	require.NotErrorIs(t, err, context.DeadlineExceeded, "run did not finish")
 	return v, err
-}
-
-// blockingWork returns a work function that signals started, then waits for
-// its context, and returns the cause.
-func blockingWork(started chan<- struct{}) task.WorkFunc[int] {
-	return func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-		close(started)
-		<-ctx.Done()
-		return -1, context.Cause(ctx)
-	}
 }
 
 func TestInvocation_Complete(t *testing.T) {
@@ -161,10 +152,10 @@ func TestInvocation_Cancel(t *testing.T) {
 	errUser := errors.New("user request")
 	t.Run("default cancel waits for work", func(t *testing.T) {
 		rec := &record{}
-		started := make(chan struct{})
-		inv := task.Task[int]{Work: blockingWork(started)}.
+		work := tasktest.NewWork[int](t)
+		inv := task.Task[int]{Work: work.Run}.
 			Start(context.Background(), task.WithCallbacks(rec.callbacks()))
-		<-started
+		work.WaitBegun()
 
 		assert.True(t, inv.Cancel(errUser), "first cancel")
 		assert.False(t, inv.Cancel(errUser), "second cancel")
@@ -203,25 +194,23 @@ func TestInvocation_Cancel(t *testing.T) {
 		assert.Equal(t, []task.Status{task.StatusStarting, task.StatusStopping, task.StatusStopped}, statuses(inv))
 	})
 	t.Run("cancel function confirms early", func(t *testing.T) {
-		release := make(chan struct{})
-		started := make(chan struct{})
+		var rec tasktest.Recorder[int]
+		work := tasktest.NewWork[int](t)
+		work.IgnoreContext()
 		tk := task.Task[int]{
-			Work: func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-				close(started)
-				<-release // ignores its context
-				return 5, nil
-			},
+			Work:   work.Run,
 			Cancel: func(context.Context, *task.Invocation[int]) error { return nil },
 		}
-		inv := tk.Start(context.Background())
-		<-started
+		inv := tk.Start(context.Background(), task.WithCallbacks(rec.Callbacks()))
+		work.WaitBegun()
 		inv.Cancel(nil)
 		_, err := wait(t, inv)
 		assert.ErrorIs(t, err, task.ErrCanceled)
 		assert.True(t, inv.Snapshot().WorkRunning, "work still running after the stop")
 
-		close(release)
-		require.Eventually(t, func() bool { return !inv.Snapshot().WorkRunning }, 10*time.Second, time.Millisecond)
+		work.Return(5)
+		rec.WaitIgnored(t, task.EventReturn)
+		assert.False(t, inv.Snapshot().WorkRunning)
 		late := inv.Snapshot().Late
 		require.Len(t, late, 1)
 		assert.Equal(t, task.EventReturn, late[0].Event)
@@ -232,22 +221,16 @@ func TestInvocation_Cancel(t *testing.T) {
 	t.Run("cancel function fails", func(t *testing.T) {
 		errKill := errors.New("kill: permission denied")
 		rec := &record{}
-		started := make(chan struct{})
+		work := tasktest.NewWork[int](t)
+		work.Hang()
 		tk := task.Task[int]{
-			Work:   blockingWork(started),
+			Work:   work.Run,
 			Cancel: func(context.Context, *task.Invocation[int]) error { return errKill },
 		}
-		release := make(chan struct{})
-		tk.Work = func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-			close(started)
-			<-release
-			return 0, nil
-		}
 		inv := tk.Start(context.Background(), task.WithCallbacks(rec.callbacks()))
-		<-started
+		work.WaitBegun()
 		inv.Cancel(errUser)
 		_, err := wait(t, inv)
-		close(release)
 
 		assert.Equal(t, task.StatusUnknown, inv.Status())
 		assert.Equal(t, task.ExitCancelFailed, inv.ExitCode())
@@ -258,20 +241,14 @@ func TestInvocation_Cancel(t *testing.T) {
 		assert.Contains(t, rec.list(), "StopFailed")
 	})
 	t.Run("cancel function panics", func(t *testing.T) {
-		started := make(chan struct{})
+		work := tasktest.NewWork[int](t)
+		work.Hang()
 		tk := task.Task[int]{
-			Work:   blockingWork(started),
+			Work:   work.Run,
 			Cancel: func(context.Context, *task.Invocation[int]) error { panic("cannot stop") },
 		}
-		release := make(chan struct{})
-		tk.Work = func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-			close(started)
-			<-release
-			return 0, nil
-		}
-		defer close(release)
 		inv := tk.Start(context.Background())
-		<-started
+		work.WaitBegun()
 		inv.Cancel(nil)
 		_, err := wait(t, inv)
 		assert.Equal(t, task.ExitCancelFailed, inv.ExitCode())
@@ -281,9 +258,9 @@ func TestInvocation_Cancel(t *testing.T) {
 	})
 	t.Run("parent context end cancels", func(t *testing.T) {
 		parent, cancel := context.WithCancel(context.Background())
-		started := make(chan struct{})
-		inv := task.Task[int]{Work: blockingWork(started)}.Start(parent)
-		<-started
+		work := tasktest.NewWork[int](t)
+		inv := task.Task[int]{Work: work.Run}.Start(parent)
+		work.WaitBegun()
 		cancel()
 		_, err := wait(t, inv)
 		assert.ErrorIs(t, err, task.ErrCanceled)
@@ -334,13 +311,9 @@ func TestInvocation_Timeout(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			rec := &record{}
 			start := time.Now()
-			inv := task.Task[int]{
-				Work: func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-					<-ctx.Done()
-					return 0, context.Cause(ctx)
-				},
-				Timeout: 30 * time.Second,
-			}.Start(context.Background(), task.WithCallbacks(rec.callbacks()))
+			work := tasktest.NewWork[int](t)
+			inv := task.Task[int]{Work: work.Run, Timeout: 30 * time.Second}.
+				Start(context.Background(), task.WithCallbacks(rec.callbacks()))
 
 			_, err := inv.Wait(context.Background())
 
@@ -356,12 +329,10 @@ func TestInvocation_Timeout(t *testing.T) {
 	})
 	t.Run("stop timeout ends unknown", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			release := make(chan struct{})
+			work := tasktest.NewWork[int](t)
+			work.IgnoreContext()
 			inv := task.Task[int]{
-				Work: func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
-					<-release // ignores its context
-					return 3, nil
-				},
+				Work: work.Run,
 				Cancel: func(ctx context.Context, _ *task.Invocation[int]) error {
 					<-ctx.Done()
 					return ctx.Err() // answers after the stop timeout: too late
@@ -381,7 +352,7 @@ func TestInvocation_Timeout(t *testing.T) {
 			assert.True(t, inv.Snapshot().WorkRunning)
 
 			synctest.Wait() // the cancel function answers
-			close(release)
+			work.Return(3)
 			synctest.Wait()
 			snap := inv.Snapshot()
 			assert.False(t, snap.WorkRunning)
@@ -463,9 +434,9 @@ func TestInvocation_Abandon(t *testing.T) {
 		assert.Equal(t, task.StatusCompleted, inv.Status())
 	})
 	t.Run("running run not abandoned", func(t *testing.T) {
-		started := make(chan struct{})
-		inv := task.Task[int]{Work: blockingWork(started)}.Start(context.Background())
-		<-started
+		work := tasktest.NewWork[int](t)
+		inv := task.Task[int]{Work: work.Run}.Start(context.Background())
+		work.WaitBegun()
 		assert.False(t, inv.Abandon(errReason))
 		assert.Equal(t, task.StatusStarted, inv.Status())
 		inv.Cancel(nil)
@@ -525,10 +496,10 @@ func TestInvocation_Wait(t *testing.T) {
 		assert.Equal(t, 9, v)
 	})
 	t.Run("context ends first", func(t *testing.T) {
-		started := make(chan struct{})
-		inv := task.Task[int]{Work: blockingWork(started)}.Start(context.Background())
+		work := tasktest.NewWork[int](t)
+		inv := task.Task[int]{Work: work.Run}.Start(context.Background())
 		defer func() { inv.Cancel(nil); _, _ = wait(t, inv) }()
-		<-started
+		work.WaitBegun()
 		errGiveUp := errors.New("give up")
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(errGiveUp)
@@ -544,9 +515,9 @@ func TestInvocation_Wait(t *testing.T) {
 		_, _ = wait(t, inv)
 	})
 	t.Run("result empty before finish", func(t *testing.T) {
-		started := make(chan struct{})
-		inv := task.Task[int]{Work: blockingWork(started)}.Start(context.Background())
-		<-started
+		work := tasktest.NewWork[int](t)
+		inv := task.Task[int]{Work: work.Run}.Start(context.Background())
+		work.WaitBegun()
 		v, err := inv.Result()
 		assert.Zero(t, v)
 		assert.NoError(t, err)
@@ -557,7 +528,6 @@ func TestInvocation_Wait(t *testing.T) {
 
 func TestCallbacks_Guarantees(t *testing.T) {
 	t.Run("callback may call its invocation", func(t *testing.T) {
-		started := make(chan struct{})
 		var statusSeen task.Status
 		cb := task.Callbacks[int]{Cancelling: func(inv *task.Invocation[int], _ error) {
 			statusSeen = inv.Status()
@@ -565,16 +535,12 @@ func TestCallbacks_Guarantees(t *testing.T) {
 			assert.False(t, inv.Abandon(nil), "abandon while stopping")
 			_ = inv.Snapshot()
 		}}
-		release := make(chan struct{})
-		work := func(context.Context, *task.Invocation[int]) (int, error) {
-			close(started)
-			<-release // stays STOPPING until the Cancelling callback has run
-			return 0, nil
-		}
-		inv := task.Task[int]{Work: work}.Start(context.Background(), task.WithCallbacks(cb))
-		<-started
+		work := tasktest.NewWork[int](t)
+		work.IgnoreContext() // stays STOPPING until the Cancelling callback has run
+		inv := task.Task[int]{Work: work.Run}.Start(context.Background(), task.WithCallbacks(cb))
+		work.WaitBegun()
 		inv.Cancel(nil) // runs the Cancelling callback before it returns
-		close(release)
+		work.Return(0)
 		_, _ = wait(t, inv)
 		assert.Equal(t, task.StatusStopping, statusSeen)
 		late := inv.Snapshot().Late
@@ -632,8 +598,7 @@ func TestCallbacks_Guarantees(t *testing.T) {
 	t.Run("callbacks never overlap", func(t *testing.T) {
 		for range 200 {
 			rec := &record{}
-			started := make(chan struct{})
-			inv := task.Task[int]{Work: blockingWork(started), Timeout: time.Microsecond}.
+			inv := task.Task[int]{Work: tasktest.NewWork[int](t).Run, Timeout: time.Microsecond}.
 				Start(context.Background(), task.WithCallbacks(rec.callbacks()))
 			go inv.ReportProgress(1, 2)
 			go inv.Cancel(nil)
@@ -650,12 +615,12 @@ func TestCallbacks_Guarantees(t *testing.T) {
 				(*other).Cancel(nil)
 			}}
 		}
-		startedA, startedB := make(chan struct{}), make(chan struct{})
-		a = task.Task[int]{Work: blockingWork(startedA)}.Start(context.Background(), task.WithCallbacks(stopOther(&b)))
-		b = task.Task[int]{Work: blockingWork(startedB)}.Start(context.Background(), task.WithCallbacks(stopOther(&a)))
+		workA, workB := tasktest.NewWork[int](t), tasktest.NewWork[int](t)
+		a = task.Task[int]{Work: workA.Run}.Start(context.Background(), task.WithCallbacks(stopOther(&b)))
+		b = task.Task[int]{Work: workB.Run}.Start(context.Background(), task.WithCallbacks(stopOther(&a)))
 		close(ready)
-		<-startedA
-		<-startedB
+		workA.WaitBegun()
+		workB.WaitBegun()
 		a.Cancel(nil)
 		_, errA := wait(t, a)
 		_, errB := wait(t, b)
@@ -665,34 +630,25 @@ func TestCallbacks_Guarantees(t *testing.T) {
 }
 
 func TestInvocation_ReportProgress(t *testing.T) {
-	rec := &record{}
-	release := make(chan struct{})
-	inv := task.Task[int]{Work: func(ctx context.Context, inv *task.Invocation[int]) (int, error) {
-		assert.True(t, inv.ReportProgress(1, 3))
-		assert.True(t, inv.ReportProgress(2, 3))
-		<-release
-		return 2, nil
-	}}.Start(context.Background(), task.WithCallbacks(rec.callbacks()))
-	require.Eventually(t, func() bool { return inv.Snapshot().Progress.Done == 2 }, 10*time.Second, time.Millisecond)
+	var rec tasktest.Recorder[int]
+	work := tasktest.NewWork[int](t)
+	inv := task.Task[int]{Work: work.Run}.
+		Start(context.Background(), task.WithCallbacks(rec.Callbacks()))
+	work.WaitBegun()
+	assert.True(t, inv.ReportProgress(1, 3))
+	assert.True(t, inv.ReportProgress(2, 3))
 	assert.Equal(t, task.Progress{Done: 2, Total: 3}, inv.Snapshot().Progress)
 	assert.Equal(t, task.StatusStarted, inv.Status(), "progress never changes status")
-	close(release)
+	work.Return(2)
 	_, _ = wait(t, inv)
 
 	assert.False(t, inv.ReportProgress(3, 3), "after the end")
-	events := rec.list()
-	assert.Equal(t, 2, countOf(events, "Progress"))
-	assert.Equal(t, "Ignored progress in COMPLETED", events[len(events)-1])
-}
-
-func countOf(list []string, s string) int {
-	n := 0
-	for _, v := range list {
-		if v == s {
-			n++
-		}
-	}
-	return n
+	rec.WaitIgnored(t, task.EventProgress)
+	rec.RequireProgress(t, task.Progress{Done: 1, Total: 3}, task.Progress{Done: 2, Total: 3})
+	entries := rec.Entries()
+	last := entries[len(entries)-1]
+	assert.Equal(t, task.EventProgress, last.Ignored.Event, "the last entry")
+	assert.Equal(t, task.StatusCompleted, last.Ignored.Status, "the last entry")
 }
 
 func TestInvocation_Options(t *testing.T) {
@@ -708,9 +664,9 @@ func TestInvocation_Options(t *testing.T) {
 
 func TestSnapshot_JSON(t *testing.T) {
 	errUser := errors.New("user request")
-	started := make(chan struct{})
-	inv := task.Task[int]{Work: blockingWork(started)}.Start(context.Background(), task.WithID("run-1"))
-	<-started
+	work := tasktest.NewWork[int](t)
+	inv := task.Task[int]{Work: work.Run}.Start(context.Background(), task.WithID("run-1"))
+	work.WaitBegun()
 	inv.ReportProgress(4, 10)
 	inv.Cancel(errUser)
 	_, _ = wait(t, inv)
