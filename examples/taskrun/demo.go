@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,21 +23,26 @@ type scenario struct {
 	timeout     time.Duration
 	stopTimeout time.Duration
 	killDelay   time.Duration
-	cancelAfter time.Duration // cancel the parent context this long after the start; 0: never
-	wantStatus  task.Status
-	wantCode    task.ExitCode
+	// cancelWhenReady cancels the run once the command writes a line to
+	// file descriptor 3.
+	cancelWhenReady bool
+	wantStatus      task.Status
+	wantCode        task.ExitCode
 }
 
-// ignoreTERM is a shell script that ignores SIGTERM. The sleep it starts
-// inherits the ignored SIGTERM, so only SIGKILL stops the two.
-const ignoreTERM = "trap '' TERM; sleep 10"
+// ignoreTERM is a shell script that ignores SIGTERM and then reports that
+// it is ready. The sleep it starts inherits the ignored SIGTERM, so only
+// SIGKILL stops the two. Before the report, SIGTERM could still reach the
+// shell ahead of its trap, so the run is cancelled only after it.
+const ignoreTERM = "trap '' TERM; echo ready >&3; sleep 10"
 
-// demoScenarios show every way a run of a command ends. The whole demo
-// takes about two seconds.
+// demoScenarios show every way a run of a command ends, in about a second.
+// Each ending depends on the order of events, not on how fast the machine
+// is: a limit that must not be reached leaves seconds to spare.
 var demoScenarios = []scenario{{
 	name:        "completes",
 	argv:        []string{"sh", "-c", `echo "hello from pid $$"`},
-	timeout:     2 * time.Second,
+	timeout:     10 * time.Second,
 	stopTimeout: time.Second,
 	killDelay:   500 * time.Millisecond,
 	wantStatus:  task.StatusCompleted,
@@ -44,7 +50,7 @@ var demoScenarios = []scenario{{
 }, {
 	name:        "fails",
 	argv:        []string{"sh", "-c", `echo "cannot write the report: disk full" >&2; exit 3`},
-	timeout:     2 * time.Second,
+	timeout:     10 * time.Second,
 	stopTimeout: time.Second,
 	killDelay:   500 * time.Millisecond,
 	wantStatus:  task.StatusFailed,
@@ -52,47 +58,38 @@ var demoScenarios = []scenario{{
 }, {
 	name:        "cannot start",
 	argv:        []string{"taskrun-demo-no-such-command"},
-	timeout:     2 * time.Second,
+	timeout:     10 * time.Second,
 	stopTimeout: time.Second,
 	killDelay:   500 * time.Millisecond,
 	wantStatus:  task.StatusAbandoned,
 	wantCode:    task.ExitFailed,
 }, {
-	name:        "canceled, stops on SIGTERM",
-	argv:        []string{"sleep", "10"},
-	timeout:     2 * time.Second,
-	stopTimeout: time.Second,
-	killDelay:   500 * time.Millisecond,
-	cancelAfter: 200 * time.Millisecond,
-	wantStatus:  task.StatusStopped,
-	wantCode:    task.ExitCanceled,
-}, {
 	name:        "times out, stops on SIGTERM",
 	argv:        []string{"sleep", "10"},
 	timeout:     300 * time.Millisecond,
-	stopTimeout: time.Second,
-	killDelay:   500 * time.Millisecond,
+	stopTimeout: 5 * time.Second,
+	killDelay:   2 * time.Second,
 	wantStatus:  task.StatusStopped,
 	wantCode:    task.ExitTimedOut,
 }, {
-	name:        "ignores SIGTERM, killed",
-	argv:        []string{"sh", "-c", ignoreTERM},
-	timeout:     300 * time.Millisecond,
-	stopTimeout: time.Second,
-	killDelay:   500 * time.Millisecond,
-	wantStatus:  task.StatusStopped,
-	wantCode:    task.ExitTimedOut,
+	name:            "canceled, ignores SIGTERM, killed",
+	argv:            []string{"sh", "-c", ignoreTERM},
+	stopTimeout:     5 * time.Second,
+	killDelay:       200 * time.Millisecond,
+	cancelWhenReady: true,
+	wantStatus:      task.StatusStopped,
+	wantCode:        task.ExitCanceled,
 }, {
-	// The cancel function would send SIGKILL after 1s, but the stop
+	// The cancel function would send SIGKILL after 5s, but the stop
 	// timeout gives it only 300ms: the run ends UNKNOWN while the process
 	// still runs, and taskrun kills it after the run.
-	name:        "cannot be stopped in time",
-	argv:        []string{"sh", "-c", ignoreTERM},
-	timeout:     300 * time.Millisecond,
-	stopTimeout: 300 * time.Millisecond,
-	killDelay:   time.Second,
-	wantStatus:  task.StatusUnknown,
-	wantCode:    task.ExitCancelTimedOut,
+	name:            "cannot be stopped in time",
+	argv:            []string{"sh", "-c", ignoreTERM},
+	stopTimeout:     300 * time.Millisecond,
+	killDelay:       5 * time.Second,
+	cancelWhenReady: true,
+	wantStatus:      task.StatusUnknown,
+	wantCode:        task.ExitCancelTimedOut,
 }}
 
 // demoRow is one line of the demo's summary table.
@@ -139,23 +136,55 @@ func runDemo(ctx context.Context, stdout, stderr *os.File) int {
 
 // run runs the scenario's command and returns its row of the table.
 func (s scenario) run(ctx context.Context, stdout, stderr *os.File) (demoRow, error) {
-	fmt.Fprintf(stderr, "\n== %s: %s (timeout %v, stop timeout %v, SIGKILL after %v)\n",
-		s.name, quoteCommand(s.argv), s.timeout, s.stopTimeout, s.killDelay)
-	if s.cancelAfter > 0 {
+	limits := fmt.Sprintf("stop timeout %v, SIGKILL after %v", s.stopTimeout, s.killDelay)
+	if s.timeout > 0 {
+		limits = fmt.Sprintf("timeout %v, %s", s.timeout, limits)
+	}
+	if s.cancelWhenReady {
+		limits = "cancelled when ready, " + limits
+	}
+	fmt.Fprintf(stderr, "\n== %s: %s (%s)\n", s.name, quoteCommand(s.argv), limits)
+
+	c := newCommand(s.argv, stdout, stderr, s.killDelay)
+	if s.cancelWhenReady {
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		timer := time.AfterFunc(s.cancelAfter, func() {
-			cancel(fmt.Errorf("demo cancelled the run after %v", s.cancelAfter))
-		})
-		defer timer.Stop()
+		ready, stop, err := cancelWhenReady(cancel)
+		if err != nil {
+			return demoRow{scenario: s}, err
+		}
+		defer stop()
+		c.extra = []*os.File{ready}
 	}
 
-	c := newCommand(s.argv, stdout, stderr, s.killDelay)
 	tr := &tracer{w: stderr, indent: "  "}
 	start := time.Now()
 	out, err := runCommand(ctx, processTask(s.timeout, s.stopTimeout), c, tr.callbacks())
 	return demoRow{scenario: s, out: out, took: time.Since(start)}, err
+}
+
+// cancelWhenReady returns the write end of a pipe for a command to report
+// that it is ready, by writing to it, and a function that closes the pipe.
+// The first write calls cancel.
+func cancelWhenReady(cancel context.CancelCauseFunc) (ready *os.File, stop func(), err error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the pipe for the ready report: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Close ends the read of a pipe that never got a report.
+		if _, err := r.Read(make([]byte, 1)); err == nil {
+			cancel(errors.New("demo cancelled the run once the command was ready"))
+		}
+	}()
+	return w, func() {
+		w.Close()
+		r.Close()
+		<-done
+	}, nil
 }
 
 // printTable prints the summary table of the demo.

@@ -41,7 +41,7 @@
 //	6  cancelTimedOut  the process had not exited when -stop-timeout elapsed
 //	7                  the process group was still there after SIGKILL
 //
-// With no arguments, taskrun runs a demo of a few seconds on real
+// With no arguments, taskrun runs a demo of about a second on real
 // processes, one for each way a run ends, and prints a summary table.
 package main
 

@@ -48,6 +48,7 @@ type command struct {
 	args      []string
 	stdout    *os.File      // nil means /dev/null
 	stderr    *os.File      // nil means /dev/null
+	extra     []*os.File    // more open files for the process, from descriptor 3 on
 	killDelay time.Duration // how long the cancel function waits from SIGTERM to SIGKILL
 
 	// exited is closed when the work function returns: the process has
@@ -106,6 +107,7 @@ func runProcess(ctx context.Context, inv *task.Invocation[*processExit]) (*proce
 	if c.stderr != nil {
 		cmd.Stderr = c.stderr
 	}
+	cmd.ExtraFiles = c.extra
 	// Its own process group lets the cancel function signal the whole
 	// tree, and keeps the terminal's Ctrl-C away from it: taskrun decides
 	// how to stop it. Stdin stays /dev/null, since a background process
