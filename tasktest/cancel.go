@@ -15,7 +15,7 @@ import (
 //	inv := task.Task[string]{Work: work.Run, Cancel: cancel.Run}.Start(ctx)
 //
 // Run blocks until one of [Cancel.Confirm], [Cancel.Fail], [Cancel.Panic]
-// or [Cancel.Goexit] ends it; a step given before the cancellation begins
+// or [Cancel.Goexit] ends it. A step given before the cancellation begins
 // waits for it. Without such a step, Run returns the cause of its context
 // when StopTimeout elapses or the work returns first, unless
 // [Cancel.IgnoreContext] or [Cancel.Hang] was called. At the end of the
@@ -29,9 +29,8 @@ type Cancel[T any] struct {
 }
 
 // NewCancel returns a Cancel that reports misuse to t. Inside a synctest
-// bubble, call it inside the bubble.
+// bubble, call it inside the bubble. It panics if t is nil.
 func NewCancel[T any](t TB) *Cancel[T] {
-	t.Helper()
 	return &Cancel[T]{s: newScript[struct{}](t, "Cancel")}
 }
 

@@ -59,6 +59,9 @@ type script[R any] struct {
 }
 
 func newScript[R any](t TB, name string) *script[R] {
+	if t == nil {
+		panic("tasktest: New" + name + "(nil): pass the test's t")
+	}
 	s := &script[R]{
 		t:     t,
 		name:  name,

@@ -30,9 +30,8 @@ type Work[T any] struct {
 }
 
 // NewWork returns a Work that reports misuse to t. Inside a synctest
-// bubble, call it inside the bubble.
+// bubble, call it inside the bubble. It panics if t is nil.
 func NewWork[T any](t TB) *Work[T] {
-	t.Helper()
 	return &Work[T]{s: newScript[T](t, "Work")}
 }
 

@@ -189,6 +189,12 @@ func TestWork_Misuse(t *testing.T) {
 		assert.Equal(t, `tasktest: Work.Panic("boom"): Return("ok") is already queued, `+
 			`and the work function ends only once`, msg)
 	})
+	t.Run("nil test panics with message", func(t *testing.T) {
+		assert.PanicsWithValue(t, "tasktest: NewWork(nil): pass the test's t",
+			func() { tasktest.NewWork[int](nil) })
+		assert.PanicsWithValue(t, "tasktest: NewCancel(nil): pass the test's t",
+			func() { tasktest.NewCancel[int](nil) })
+	})
 	t.Run("nil errors fail", func(t *testing.T) {
 		tb := newFakeTB(t)
 		work := tasktest.NewWork[string](tb)
