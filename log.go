@@ -20,22 +20,21 @@ const (
 // A transition's record has the message "task transition" and the
 // attributes invocation_id, status, from (absent for the first transition),
 // event, exit_code and elapsed, the time since Start. A StatusStopping
-// record adds cause, the cause of the cancellation, and a record of a
-// finished run that did not complete adds error, the error that
-// [Invocation.Wait] returns. An ignored event's record has the message
-// "task event ignored", the attributes invocation_id, status (the status
-// the event met), event, exit_code and elapsed, and error if the event
-// carried one.
+// record adds cause, the cause of the cancellation. A record of a finished
+// run that did not complete adds error, the error that [Invocation.Wait]
+// returned right after that transition. An ignored event's record has the
+// message "task event ignored", the attributes invocation_id, status (the
+// status the event met), event, exit_code and elapsed, and error if the
+// event carried one.
 //
 // Levels: StatusStarting and StatusStarted at debug; StatusCompleted,
-// StatusStopped and a cancellation at info; a timeout's StatusStopping at
-// warn; StatusFailed, StatusUnknown and StatusAbandoned at error. An
-// ignored event is at warn when it carries a late failure of the work or
-// of the cancel function for a reason of its own, and at info otherwise,
-// such as a work that returns the cause of its cancelled context. Progress
-// reports are not
-// logged, since a work may report thousands; read them from
-// [Invocation.Snapshot].
+// StatusStopped and the StatusStopping of a cancellation at info; the
+// StatusStopping of a timeout at warn; StatusFailed, StatusUnknown and
+// StatusAbandoned at error. An ignored event is at warn when it carries a
+// late failure of the work or of the cancel function for a reason of its
+// own, and at info otherwise, such as a work that returns the cause of its
+// cancelled context. Progress reports are not logged, since a work may
+// report thousands; read them from [Invocation.Snapshot].
 //
 // Records are logged with the context given to Start, so that a handler can
 // read its values. A nil l returns callbacks that log nothing.
