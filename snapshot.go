@@ -9,7 +9,8 @@ import (
 
 // Snapshot is one consistent read of everything about a run, as a plain
 // value for a user interface, a log line or a database row. It marshals to
-// JSON with errors as their messages. Unmarshaling restores each error as
+// JSON with errors as their messages, the result only for a
+// StatusCompleted run, and a late value only for a late work return. Unmarshaling restores each error as
 // an error with that message only, so [errors.Is] no longer matches it to
 // the sentinels.
 type Snapshot[T any] struct {
@@ -68,7 +69,7 @@ type snapshotJSON[T any] struct {
 	ID          string        `json:"id"`
 	Status      Status        `json:"status"`
 	ExitCode    ExitCode      `json:"exit_code"`
-	Result      T             `json:"result"`
+	Result      *T            `json:"result,omitempty"` // only for StatusCompleted
 	Err         string        `json:"error,omitempty"`
 	Cause       string        `json:"cause,omitempty"`
 	Progress    Progress      `json:"progress"`
@@ -97,21 +98,27 @@ type panicJSON struct {
 // MarshalJSON implements [json.Marshaler].
 func (s Snapshot[T]) MarshalJSON() ([]byte, error) {
 	out := snapshotJSON[T]{
-		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode, Result: s.Result,
+		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode,
 		Err: errorText(s.Err), Cause: errorText(s.Cause), Progress: s.Progress,
 		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, History: s.History,
 		WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted,
+	}
+	if s.Status == StatusCompleted {
+		out.Result = &s.Result
 	}
 	if out.History == nil {
 		out.History = []Transition{}
 	}
 	for _, ig := range s.Late {
-		value, err := json.Marshal(ig.Value)
-		if err != nil {
-			return nil, fmt.Errorf("task: marshal late %s value: %w", ig.Event, err)
+		late := ignoredJSON{Event: ig.Event, Status: ig.Status, Err: errorText(ig.Err), At: ig.At}
+		if ig.Event.fromWork() {
+			value, err := json.Marshal(ig.Value)
+			if err != nil {
+				return nil, fmt.Errorf("task: marshal late %s value: %w", ig.Event, err)
+			}
+			late.Value = value
 		}
-		out.Late = append(out.Late, ignoredJSON{Event: ig.Event, Status: ig.Status,
-			Value: value, Err: errorText(ig.Err), At: ig.At})
+		out.Late = append(out.Late, late)
 	}
 	for _, p := range s.Panics {
 		out.Panics = append(out.Panics, panicJSON{Value: fmt.Sprint(p.Value), Stack: string(p.Stack)})
@@ -126,10 +133,13 @@ func (s *Snapshot[T]) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*s = Snapshot[T]{
-		ID: in.ID, Status: in.Status, ExitCode: in.ExitCode, Result: in.Result,
+		ID: in.ID, Status: in.Status, ExitCode: in.ExitCode,
 		Err: textError(in.Err), Cause: textError(in.Cause), Progress: in.Progress,
 		StartedAt: in.StartedAt, FinishedAt: in.FinishedAt, History: in.History,
 		WorkRunning: in.WorkRunning, LateOmitted: in.LateOmitted,
+	}
+	if in.Result != nil {
+		s.Result = *in.Result
 	}
 	for _, ig := range in.Late {
 		late := Ignored[T]{Event: ig.Event, Status: ig.Status, Err: textError(ig.Err), At: ig.At}

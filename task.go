@@ -19,6 +19,11 @@ type WorkFunc[T any] func(ctx context.Context, inv *Invocation[T]) (T, error)
 // cancelled. Returning nil confirms the stop. Returning an error, or
 // panicking, ends the run [StatusUnknown] with [ExitCancelFailed]. Its ctx
 // ends when StopTimeout elapses or when the work returns first.
+//
+// The work's return also confirms the stop, and whichever of the two comes
+// first wins. Where only the work's return proves the stop, as with a
+// process that must be reaped, the cancel function can signal the work and
+// then wait for ctx to end, so that every run has the same history.
 type CancelFunc[T any] func(ctx context.Context, inv *Invocation[T]) error
 
 // Task pairs a work function with the function that cancels it and their

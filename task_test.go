@@ -289,3 +289,24 @@ func TestFunc_NilStaysNil(t *testing.T) {
 func TestPermanent_Nil(t *testing.T) {
 	assert.NoError(t, Permanent(nil))
 }
+
+func TestSnapshot_JSONResultOnlyWhenCompleted(t *testing.T) {
+	completed := Snapshot[int]{Status: StatusCompleted, Result: 0}
+	data, err := json.Marshal(completed)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"result":0`, "a zero result of a completed run is kept")
+
+	stopped := Snapshot[int]{Status: StatusStopped, Late: []Ignored[int]{
+		{Event: EventConfirm, Status: StatusStopped},
+		{Event: EventReturn, Status: StatusStopped, Value: 5},
+	}}
+	data, err = json.Marshal(stopped)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), `"result"`)
+	assert.Contains(t, string(data), `"event":"confirm","status":"STOPPED","at"`, "no value for the cancel function")
+	assert.Contains(t, string(data), `"value":5`)
+
+	var back Snapshot[int]
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, 5, back.Late[1].Value)
+}

@@ -103,6 +103,12 @@ type Transition struct {
 	At       time.Time `json:"at"`
 }
 
+// fromWork reports whether e is the work function's return, whose value
+// means something.
+func (e Event) fromWork() bool {
+	return e == EventReturn || e == EventFail || e == EventPermanent
+}
+
 // rule is one cell of the transition table.
 type rule struct {
 	to      Status
