@@ -13,7 +13,7 @@ import (
 // when neither -rapid.checks nor RAPID_CHECKS sets the number. It keeps
 // go test -race of this package to well under a minute on two cores; ask
 // for more with -rapid.checks=100000.
-const defaultRapidChecks = 300
+const defaultRapidChecks = 3000
 
 // TestMain fails the test binary if any goroutine outlives the tests.
 // Tests that run in testing/synctest bubbles need nothing more: a bubble
