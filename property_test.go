@@ -514,7 +514,7 @@ func (r *recorder) cancelFunc(ctx context.Context, _ *task.Invocation[int]) erro
 }
 
 // callbacks returns the callback set number set, each of which records
-// its call and then does what the plan says.
+// its call and then does what the plan gives for it.
 func (r *recorder) callbacks(set int) task.Callbacks[int] {
 	on := func(inv *task.Invocation[int], rec callbackRecord) {
 		rec.set = set
@@ -600,7 +600,7 @@ func (r *recorder) observe(reader int, o observation) {
 
 // call makes a call that the lifecycle may reject and records whether it
 // did. Each call gets its own cause, reason or progress value, so that
-// its Ignored event can be told apart.
+// its Ignored event can be identified.
 func (r *recorder) call(inv *task.Invocation[int], op callerOp) {
 	c := callRecord{op: op}
 	switch op {
@@ -650,12 +650,12 @@ func (r *recorder) runCaller(inv *task.Invocation[int], i int) {
 }
 
 // TestInvocation_RandomRuns runs random lifecycles in testing/synctest
-// bubbles and checks, for each, every guarantee the package makes about
-// one run: the history is a path of the lifecycle, each callback fires
-// once per transition in order and never two at once, Done closes once
-// the finishing callbacks have returned, every reader agrees with the
-// history, every rejected event reaches Ignored, and nothing of the
-// library is left afterwards. The number of runs is -rapid.checks.
+// bubbles and checks every guarantee the package makes about one run.
+// The history is a path of the lifecycle. Each callback fires once per
+// transition, in order, and never two at once. Done closes once the
+// finishing callbacks have returned. Every reader agrees with the history,
+// every rejected event reaches Ignored, and nothing of the library is left
+// afterwards. The number of runs is -rapid.checks.
 func TestInvocation_RandomRuns(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		plan := drawPlan(t)
@@ -861,7 +861,7 @@ func checkCallbackOrder(t *rapid.T, r *recorder, s task.Snapshot[int]) []notice 
 		checkCallbackArguments(t, r, s, n)
 	}
 
-	// Every set sees the same calls, set by set for each notice.
+	// Every set gets the same calls, set by set for each notice.
 	var want []callbackRecord
 	for _, n := range notices {
 		for set := range r.plan.sets {
