@@ -51,14 +51,15 @@
 // and could drift from River's row.
 //
 // Live writes are asynchronous, so that a transition never waits for the
-// database. One goroutine per worker and River client writes the rows of
-// all runs that changed, in one transaction, as soon as the previous
-// transaction ends, and exits when nothing is left to write. A run that
-// changes again before its write is written in its latest state, and its
-// history still holds every transition. A run that finishes before its
-// first write is written once, by River, with its whole history: this is
-// what keeps a trivial job within a few per cent of plain River (see the
-// benchmark in this module).
+// database. A run is first written once it has run for
+// WorkerConfig.LiveDelay (20 ms by default). From then on, every change is
+// written as soon as the writer is free: one goroutine per worker and River
+// client writes the rows of all runs that changed, in one transaction, and
+// exits when nothing is left to write. A run that changes again before its
+// write is written in its latest state, and its history still holds every
+// transition. A run that finishes within the live delay is written once,
+// by River, with its whole history, which spares short jobs a write of
+// their own (see the benchmark in this module for the cost).
 //
 // Events after the attempt has returned to River, such as the late return
 // of a work function that ignored its context, are written too, after

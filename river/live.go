@@ -43,6 +43,8 @@ type liveState struct {
 	closed  bool          // the attempt has returned to River
 	late    bool          // a late write is running
 	dirty   bool          // an event arrived after the late write read the run
+	due     bool          // the live delay has passed, so a change is written at once
+	delay   *time.Timer   // ends the live delay; nil before the first change
 }
 
 // liveWriter writes the records of running runs to their job rows, for
@@ -56,31 +58,37 @@ type liveState struct {
 type liveWriter[TTx any] struct {
 	client *river.Client[TTx]
 	logger *slog.Logger
+	delay  time.Duration // before the first write of a run; no delay if not positive
 
 	mu      sync.Mutex // guards pending, running and the liveState of every run
 	pending []liveSource
 	running bool // the flush goroutine runs
 }
 
-func newLiveWriter[TTx any](client *river.Client[TTx], logger *slog.Logger) *liveWriter[TTx] {
-	return &liveWriter[TTx]{client: client, logger: logger}
+func newLiveWriter[TTx any](client *river.Client[TTx], logger *slog.Logger, delay time.Duration) *liveWriter[TTx] {
+	return &liveWriter[TTx]{client: client, logger: logger, delay: delay}
 }
 
-// post marks r as changed. It never blocks on the database.
+// post marks r as changed. It never blocks on the database. The first
+// change of a run only arms a timer for the live delay, and the changes
+// until it fires wait for it: a run that finishes sooner is never written
+// live, which spares the database a write for each short job.
 func (w *liveWriter[TTx]) post(r liveSource) {
 	st := r.state()
 	w.mu.Lock()
-	if st.closed {
+	switch {
+	case st.closed:
 		w.postLateLocked(r)
 		w.mu.Unlock()
 		return
+	case !st.due && w.delay > 0:
+		if st.delay == nil {
+			st.delay = time.AfterFunc(w.delay, func() { w.endDelay(r) })
+		}
+		w.mu.Unlock()
+		return
 	}
-	if !st.queued {
-		st.queued = true
-		w.pending = append(w.pending, r)
-	}
-	start := !w.running
-	w.running = true
+	start := w.queueLocked(r)
 	w.mu.Unlock()
 
 	if start {
@@ -88,9 +96,38 @@ func (w *liveWriter[TTx]) post(r liveSource) {
 	}
 }
 
+func (w *liveWriter[TTx]) endDelay(r liveSource) {
+	st := r.state()
+	w.mu.Lock()
+	st.due = true
+	if st.closed {
+		w.mu.Unlock()
+		return
+	}
+	start := w.queueLocked(r)
+	w.mu.Unlock()
+
+	if start {
+		go w.flush()
+	}
+}
+
+// queueLocked adds r to the pending runs, and reports whether the caller
+// must start the flush goroutine.
+func (w *liveWriter[TTx]) queueLocked(r liveSource) bool {
+	st := r.state()
+	if !st.queued {
+		st.queued = true
+		w.pending = append(w.pending, r)
+	}
+	start := !w.running
+	w.running = true
+	return start
+}
+
 // close ends the live writes of r when its attempt returns to River, which
-// then writes the final record with the attempt's outcome. A pending write
-// is dropped. A write in progress is waited for, because River's final
+// then writes the final record with the attempt's outcome. A pending write,
+// or one waiting for the live delay, is dropped. A write in progress is waited for, because River's final
 // update must come after it: on PostgreSQL the uncommitted write holds the
 // row lock, which orders River's update after it, and on SQLite the one
 // connection does the same.
@@ -98,6 +135,9 @@ func (w *liveWriter[TTx]) close(r liveSource) {
 	st := r.state()
 	w.mu.Lock()
 	st.closed = true
+	if st.delay != nil {
+		st.delay.Stop()
+	}
 	var wait chan struct{}
 	if st.writing {
 		if st.written == nil {

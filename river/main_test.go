@@ -104,7 +104,7 @@ func startServer() (string, func(), error) {
 
 // testDatabase creates an empty database with River's tables for one test
 // and returns its DSN. The database is dropped when the test ends.
-func testDatabase(t *testing.T) string {
+func testDatabase(t testing.TB) string {
 	t.Helper()
 	ctx := testContext(t, 30*time.Second)
 
@@ -139,7 +139,7 @@ func testDatabase(t *testing.T) string {
 	return dsn
 }
 
-func testPool(t *testing.T, dsn string) *pgxpool.Pool {
+func testPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := taskriver.OpenPostgres(testContext(t, 10*time.Second), dsn)
 	require.NoError(t, err)
@@ -149,7 +149,7 @@ func testPool(t *testing.T, dsn string) *pgxpool.Pool {
 
 // testContext returns a context that ends after d or when the test ends,
 // so that no wait in a test can hang it.
-func testContext(t *testing.T, d time.Duration) context.Context {
+func testContext(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

@@ -21,12 +21,22 @@ import (
 // and the final write of the run has time to finish.
 const DefaultTimeoutMargin = 5 * time.Second
 
+// DefaultLiveDelay is the default WorkerConfig.LiveDelay.
+const DefaultLiveDelay = 20 * time.Millisecond
+
 // WorkerConfig configures a [Worker]. The zero value is ready to use.
 type WorkerConfig struct {
 	// TimeoutMargin is added to the task's Timeout and StopTimeout to give
 	// River's job timeout. Zero means DefaultTimeoutMargin. It must not be
 	// negative.
 	TimeoutMargin time.Duration
+
+	// LiveDelay is how long a run goes on before its first live write to
+	// the job row. A run that finishes sooner is written once, when River
+	// files the attempt, so short jobs cost no extra write. Later changes
+	// are written at once. Zero means DefaultLiveDelay, and a negative
+	// value writes every change at once.
+	LiveDelay time.Duration
 
 	// Logger receives the errors of live writes to the job row, which do
 	// not fail the run. Nil means slog.Default().
@@ -43,10 +53,11 @@ type WorkerConfig struct {
 type Worker[TTx any, A river.JobArgs, T any] struct {
 	river.WorkerDefaults[A]
 
-	task    task.Task[T]
-	timeout time.Duration // River's job timeout; -1 for none
-	logger  *slog.Logger
-	options []task.Option
+	task      task.Task[T]
+	timeout   time.Duration // River's job timeout; -1 for none
+	liveDelay time.Duration
+	logger    *slog.Logger
+	options   []task.Option
 
 	// writers holds one *liveWriter per River client that works jobs of
 	// this worker, keyed by the client.
@@ -85,11 +96,16 @@ func NewWorker[TTx any, A river.JobArgs, T any](t task.Task[T], config *WorkerCo
 	if logger == nil {
 		logger = slog.Default()
 	}
+	liveDelay := config.LiveDelay
+	if liveDelay == 0 {
+		liveDelay = DefaultLiveDelay
+	}
 	return &Worker[TTx, A, T]{
-		task:    t,
-		timeout: timeout,
-		logger:  logger,
-		options: append([]task.Option(nil), config.Options...),
+		task:      t,
+		timeout:   timeout,
+		liveDelay: liveDelay,
+		logger:    logger,
+		options:   append([]task.Option(nil), config.Options...),
 	}, nil
 }
 
@@ -182,7 +198,7 @@ func (w *Worker[TTx, A, T]) writerFor(client *river.Client[TTx]) *liveWriter[TTx
 	if writer, ok := w.writers.Load(client); ok {
 		return writer.(*liveWriter[TTx])
 	}
-	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(client, w.logger))
+	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(client, w.logger, w.liveDelay))
 	return writer.(*liveWriter[TTx])
 }
 
