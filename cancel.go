@@ -45,12 +45,14 @@ func (inv *Invocation[T]) beginStopLocked(from Status, e Event, err error) {
 	if inv.task.Cancel != nil {
 		var ctx context.Context
 		ctx, inv.endStop = context.WithCancelCause(detach(inv.parent))
+		inv.cancelRunning = true
 		go inv.runCancel(ctx)
 	}
 }
 
-// endStopLocked applies the effects of leaving StatusStopping: it disarms
-// StopTimeout and ends the cancel function's context with cause.
+// endStopLocked disarms StopTimeout and ends the cancel function's context
+// with cause, once the stop is settled and the cancel function has
+// returned or run out of time.
 func (inv *Invocation[T]) endStopLocked(cause error) {
 	if inv.stopTimer != nil {
 		inv.stopTimer.Stop()
@@ -80,7 +82,11 @@ func (inv *Invocation[T]) runCancel(ctx context.Context) {
 			e = EventStopFail
 		}
 		var zero T
-		inv.fire(e, zero, err)
+		inv.mu.Lock()
+		inv.cancelRunning = false
+		inv.fireLocked(e, zero, err)
+		inv.endStopLocked(nil)
+		inv.unlockAndDeliver()
 	}()
 	err = inv.task.Cancel(ctx, inv)
 	returned = true

@@ -41,6 +41,8 @@ type Invocation[T any] struct {
 	finishedAt  time.Time
 	progress    Progress
 	workRunning bool
+	workEnded   bool          // the work has returned, or will never be called
+	workDone    chan struct{} // made by WorkDone, closed once workEnded
 	late        []Ignored[T]
 	lateOmitted int
 	panics      []*PanicError
@@ -48,8 +50,9 @@ type Invocation[T any] struct {
 	timer          *time.Timer // Timeout, until the run finishes
 	stopParent     func() bool // unregisters from the parent context
 	releasePending bool        // finished, and takeReleaseLocked not yet called
-	stopTimer      *time.Timer // StopTimeout, while StatusStopping
+	stopTimer      *time.Timer // StopTimeout, until the cancel function returns
 	endStop        context.CancelCauseFunc
+	cancelRunning  bool
 
 	queue      []notice[T] // callbacks not yet run, in order from head
 	head       int
@@ -192,6 +195,7 @@ func (inv *Invocation[T]) run() {
 	var zero T
 	inv.mu.Lock()
 	if !inv.fireLocked(EventBegin, zero, nil) {
+		inv.endWorkLocked()
 		inv.unlockAndDeliver()
 		return
 	}
@@ -234,8 +238,36 @@ func (inv *Invocation[T]) workReturned(value T, err error) {
 	}
 	inv.mu.Lock()
 	inv.workRunning = false
+	inv.endWorkLocked()
 	inv.fireLocked(e, value, err)
 	inv.unlockAndDeliver()
+}
+
+// endWorkLocked records that the work has returned or will never be
+// called.
+func (inv *Invocation[T]) endWorkLocked() {
+	inv.workEnded = true
+	if inv.workDone != nil {
+		close(inv.workDone)
+	}
+}
+
+// WorkDone returns a channel that is closed once the work function has
+// returned, or once it is certain never to be called. It closes after
+// [Invocation.Done] when the run finished while the work still ran: after
+// StatusUnknown, or after a cancel function that confirmed the stop early.
+// A caller that limits how many works run at once should release a slot
+// here, not at Done.
+func (inv *Invocation[T]) WorkDone() <-chan struct{} {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.workDone == nil {
+		inv.workDone = make(chan struct{})
+		if inv.workEnded {
+			close(inv.workDone)
+		}
+	}
+	return inv.workDone
 }
 
 // fire applies event e as fireLocked does, then releases what a finished
@@ -295,7 +327,12 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		n.err = inv.cause
 	case StatusStopped:
 		inv.err = inv.cause
-		inv.endStopLocked(nil)
+		// A cancel function that is still running keeps its context until
+		// it returns or StopTimeout elapses: it may be cleaning up, say by
+		// telling a remote service to drop the job.
+		if !inv.cancelRunning {
+			inv.endStopLocked(nil)
+		}
 	case StatusUnknown:
 		if e == EventStopTimeout {
 			inv.err = &runError{kind: ErrStopTimedOut, detail: "after " + inv.task.StopTimeout.String(),

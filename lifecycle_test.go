@@ -766,3 +766,117 @@ func TestInvocation_Races(t *testing.T) {
 		})
 	}
 }
+
+func TestInvocation_CancelFunctionOutlivesStop(t *testing.T) {
+	t.Run("context kept after work returns", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cleaned := make(chan error, 1)
+			inv := task.Task[int]{
+				Work: func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
+					<-ctx.Done()
+					return 0, ctx.Err() // returns at once: confirms the stop
+				},
+				Cancel: func(ctx context.Context, _ *task.Invocation[int]) error {
+					time.Sleep(2 * time.Second) // a remote "drop the job" request
+					cleaned <- ctx.Err()
+					return nil
+				},
+				StopTimeout: 5 * time.Second,
+			}.Start(context.Background())
+			synctest.Wait()
+			inv.Cancel(nil)
+
+			_, err := inv.Wait(context.Background())
+			require.ErrorIs(t, err, task.ErrCanceled)
+			assert.NoError(t, <-cleaned, "the cleanup ran with a live context")
+			synctest.Wait()
+			late := inv.Snapshot().Late
+			require.Len(t, late, 2)
+			assert.Equal(t, task.EventFail, late[0].Event)
+			assert.Equal(t, task.EventConfirm, late[1].Event)
+		})
+	})
+	t.Run("context ends at stop timeout", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			cause := make(chan error, 1)
+			inv := task.Task[int]{
+				Work: func(ctx context.Context, _ *task.Invocation[int]) (int, error) {
+					<-ctx.Done()
+					return 0, ctx.Err()
+				},
+				Cancel: func(ctx context.Context, _ *task.Invocation[int]) error {
+					<-ctx.Done()
+					cause <- context.Cause(ctx)
+					return ctx.Err()
+				},
+				StopTimeout: 5 * time.Second,
+			}.Start(context.Background())
+			synctest.Wait()
+			inv.Cancel(nil)
+			start := time.Now()
+
+			_, err := inv.Wait(context.Background())
+			require.ErrorIs(t, err, task.ErrCanceled)
+			assert.ErrorIs(t, <-cause, task.ErrStopTimedOut)
+			assert.Equal(t, 5*time.Second, time.Since(start))
+			synctest.Wait()
+			assert.Equal(t, task.StatusStopped, inv.Status(), "late answers change nothing")
+			var events []task.Event
+			for _, ig := range inv.Snapshot().Late {
+				events = append(events, ig.Event)
+			}
+			assert.Equal(t, []task.Event{task.EventFail, task.EventStopTimeout, task.EventStopFail}, events)
+		})
+	})
+}
+
+func TestInvocation_WorkDone(t *testing.T) {
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	t.Run("closes when work returns", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			release := make(chan struct{})
+			inv := task.Task[int]{
+				Work: func(context.Context, *task.Invocation[int]) (int, error) {
+					<-release // ignores its context
+					return 1, nil
+				},
+				StopTimeout: time.Second,
+			}.Start(context.Background())
+			synctest.Wait()
+			inv.Cancel(nil)
+			_, err := inv.Wait(context.Background())
+			require.ErrorIs(t, err, task.ErrStopTimedOut)
+
+			assert.False(t, closed(inv.WorkDone()), "work still runs after UNKNOWN")
+			close(release)
+			synctest.Wait()
+			assert.True(t, closed(inv.WorkDone()))
+		})
+	})
+	t.Run("closed when work never runs", func(t *testing.T) {
+		parent, cancel := context.WithCancel(context.Background())
+		cancel()
+		inv := task.Task[int]{Work: task.Func(func(context.Context) (int, error) { return 1, nil })}.Start(parent)
+		assert.True(t, closed(inv.WorkDone()))
+	})
+	t.Run("closed for invalid run", func(t *testing.T) {
+		inv := task.Task[int]{}.Start(context.Background())
+		assert.True(t, closed(inv.WorkDone()))
+	})
+	t.Run("closed after begin rejected", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			inv := task.Task[int]{Work: task.Func(func(context.Context) (int, error) { return 1, nil })}.
+				Start(context.Background())
+			inv.Cancel(nil) // before the work's goroutine runs
+			synctest.Wait()
+			assert.True(t, closed(inv.WorkDone()))
+		})
+	})
+}

@@ -18,12 +18,15 @@ type WorkFunc[T any] func(ctx context.Context, inv *Invocation[T]) (T, error)
 // endpoint. It runs in its own goroutine once the work's context has been
 // cancelled. Returning nil confirms the stop. Returning an error, or
 // panicking, ends the run [StatusUnknown] with [ExitCancelFailed]. Its ctx
-// ends when StopTimeout elapses or when the work returns first.
+// ends only when StopTimeout elapses, with a cause matching
+// [ErrStopTimedOut], so that it can finish its own cleanup, such as asking
+// a remote service to drop the job, even after the work has returned.
 //
 // The work's return also confirms the stop, and whichever of the two comes
 // first wins. Where only the work's return proves the stop, as with a
 // process that must be reaped, the cancel function can signal the work and
-// then wait for ctx to end, so that every run has the same history.
+// then wait for [Invocation.Done] or ctx, so that every run has the same
+// history.
 type CancelFunc[T any] func(ctx context.Context, inv *Invocation[T]) error
 
 // Task pairs a work function with the function that cancels it and their
@@ -107,7 +110,10 @@ func (t Task[T]) Start(ctx context.Context, opts ...Option) *Invocation[T] {
 	}
 	if err != nil {
 		var zero T
-		inv.fire(EventInvalid, zero, err)
+		inv.mu.Lock()
+		inv.endWorkLocked()
+		inv.fireLocked(EventInvalid, zero, err)
+		inv.unlockAndDeliver()
 		return inv
 	}
 
@@ -124,6 +130,9 @@ func (t Task[T]) Start(ctx context.Context, opts ...Option) *Invocation[T] {
 	// already, and then there is no work to run.
 	inv.mu.Lock()
 	starting := inv.status == StatusStarting
+	if !starting {
+		inv.endWorkLocked()
+	}
 	inv.mu.Unlock()
 	if starting {
 		go inv.run()

@@ -35,8 +35,17 @@ func (inv *Invocation[T]) onParentDone() {
 }
 
 // onStopTimeout runs in the timer's goroutine when StopTimeout elapses.
+//
+// If the work's return confirmed the stop first, the event is rejected, but
+// a cancel function still running has run out of time all the same.
 func (inv *Invocation[T]) onStopTimeout() {
-	inv.fireEvent(EventStopTimeout, nil)
+	var zero T
+	inv.mu.Lock()
+	if !inv.fireLocked(EventStopTimeout, zero, nil) {
+		inv.endStopLocked(&runError{kind: ErrStopTimedOut,
+			detail: "after " + inv.task.StopTimeout.String()})
+	}
+	inv.unlockAndDeliver()
 }
 
 func (inv *Invocation[T]) fireEvent(e Event, err error) {

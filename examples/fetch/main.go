@@ -30,9 +30,6 @@ import (
 const (
 	// maxReport bounds the size of a report that a fetch reads, in bytes.
 	maxReport = 1 << 20
-	// maxAbort bounds the request that drops a job once the work has
-	// returned, when StopTimeout no longer applies.
-	maxAbort = 30 * time.Second
 )
 
 // Fetcher fetches reports from an upstream service, one run per report.
@@ -80,11 +77,10 @@ func (f *Fetcher) fetch(ctx context.Context, inv *task.Invocation[[]byte]) ([]by
 }
 
 // abort sends the upstream a request to drop the report's job. A 2xx
-// status confirms the stop, and any other makes the run UNKNOWN.
+// status confirms the stop, and any other makes the run UNKNOWN. The
+// request may outlive the work, which returns as soon as its connection
+// closes: ctx ends only when StopTimeout elapses.
 func (f *Fetcher) abort(ctx context.Context, inv *task.Invocation[[]byte]) error {
-	ctx, cancel := dropContext(ctx)
-	defer cancel()
-
 	resp, err := f.send(ctx, http.MethodDelete, inv.ID())
 	if err != nil {
 		return err
@@ -94,26 +90,6 @@ func (f *Fetcher) abort(ctx context.Context, inv *task.Invocation[[]byte]) error
 		return fmt.Errorf("cancel report %q: %s", inv.ID(), resp.Status)
 	}
 	return nil
-}
-
-// dropContext returns the context for the request that drops a job, given
-// the cancel function's ctx. That ctx ends when StopTimeout elapses, and
-// also as soon as the work returns, which for a fetch is the moment its
-// connection closes. A closed connection stops only the client's side of
-// the job, so the drop request outlives the work, bounded by maxAbort, and
-// ends with ctx only when StopTimeout elapses.
-func dropContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	drop, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), maxAbort,
-		fmt.Errorf("drop request timed out after %v", maxAbort))
-	stop := context.AfterFunc(ctx, func() {
-		if errors.Is(context.Cause(ctx), task.ErrStopTimedOut) {
-			cancel()
-		}
-	})
-	return drop, func() {
-		stop()
-		cancel()
-	}
 }
 
 func (f *Fetcher) send(ctx context.Context, method, id string) (*http.Response, error) {
@@ -185,13 +161,29 @@ func run(ctx context.Context, out io.Writer, timeout time.Duration) error {
 
 	f := &Fetcher{Client: srv.Client(), BaseURL: srv.URL, Timeout: timeout, StopTimeout: time.Second}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// The work returns as soon as its connection closes, which confirms the
+	// stop, so the cancel function's answer arrives late, as an ignored
+	// event. The program waits for it before it shows what the upstream saw.
+	answered := make(chan struct{})
+	var once sync.Once
+	cb := task.Callbacks[[]byte]{Ignored: func(_ *task.Invocation[[]byte], e task.Ignored[[]byte]) {
+		if e.Event == task.EventConfirm || e.Event == task.EventStopFail {
+			once.Do(func() { close(answered) })
+		}
+	}}
 	inv := f.Task().Start(ctx, task.WithID("report-7"),
-		task.WithCallbacks(task.LogCallbacks[[]byte](logger)))
+		task.WithCallbacks(task.LogCallbacks[[]byte](logger)), task.WithCallbacks(cb))
 
 	_, err := inv.Wait(ctx)
 	fmt.Fprintf(out, "status %s, exit code %s\n", inv.Status(), inv.ExitCode())
 	if !errors.Is(err, task.ErrTimedOut) {
 		return fmt.Errorf("run ended with %v, expected a timeout", err)
 	}
+	select {
+	case <-answered:
+	case <-time.After(2 * f.StopTimeout):
+		return fmt.Errorf("cancel function did not answer within %v", 2*f.StopTimeout)
+	}
+	fmt.Fprintf(out, "upstream dropped jobs %q\n", up.deletedIDs())
 	return nil
 }

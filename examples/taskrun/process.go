@@ -170,11 +170,12 @@ func (c *command) recordExit(state *os.ProcessState) processExit {
 }
 
 // stopProcess is the cancel function. It sends SIGTERM to the process
-// group, and SIGKILL once the kill delay has passed. It then waits for its
-// context to end, which happens when the work returns (the process has
-// exited and the run is STOPPED) or when StopTimeout elapses (the run is
-// UNKNOWN). So the work's return, not this function, always confirms the
-// stop, and the run ignores what this function returns.
+// group, and SIGKILL once the kill delay has passed. It then waits until
+// the run is done, which happens when the work returns (the process has
+// exited and the run is STOPPED), or until its context ends when
+// StopTimeout elapses (the run is UNKNOWN). So the work's return, not this
+// function, always confirms the stop, and the run ignores what this
+// function returns.
 func stopProcess(ctx context.Context, inv *task.Invocation[*processExit]) error {
 	c := inv.State().(*command)
 
@@ -186,6 +187,8 @@ func stopProcess(ctx context.Context, inv *task.Invocation[*processExit]) error 
 	timer := time.NewTimer(c.killDelay)
 	defer timer.Stop()
 	select {
+	case <-inv.Done():
+		return nil
 	case <-ctx.Done():
 		return c.stopResult(ctx)
 	case <-timer.C:
@@ -194,8 +197,12 @@ func stopProcess(ctx context.Context, inv *task.Invocation[*processExit]) error 
 	if err := c.signal(syscall.SIGKILL); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return c.stopResult(ctx)
+	select {
+	case <-inv.Done():
+		return nil
+	case <-ctx.Done():
+		return c.stopResult(ctx)
+	}
 }
 
 // stopResult returns the error for a cancel function whose context
