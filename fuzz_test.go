@@ -227,6 +227,12 @@ func (m *lifecycleModel) apply(e task.Event) (bool, []task.Event) {
 		m.late = append(m.late, lateEvent{e, m.status})
 	}
 	if !ok {
+		// StopTimeout elapsing after the work confirmed the stop still ends
+		// the context of a cancel function that is running.
+		if e == task.EventStopTimeout && m.cancelRunning && m.cancelWatches {
+			m.cancelRunning = false
+			return false, []task.Event{task.EventStopFail}
+		}
 		return false, nil
 	}
 	if s.setCode {
@@ -256,7 +262,9 @@ func (m *lifecycleModel) enter(from, to task.Status) []task.Event {
 		}
 		m.cancelRunning = m.cancelFunc
 	}
-	if from == task.StatusStopping {
+	// A stop the work confirmed leaves a running cancel function its
+	// context and StopTimeout, so that it can finish its cleanup.
+	if from == task.StatusStopping && !(to == task.StatusStopped && m.cancelRunning) {
 		m.stopAt = 0
 		if m.cancelRunning && m.cancelWatches {
 			m.cancelRunning = false
@@ -392,6 +400,7 @@ func checkLifecycleSequence(t *testing.T, data []byte) {
 			}
 			require.True(t, sendCommand(r.cancelCmds, op), "op %d: the model has the cancel function running", i)
 			m.cancelRunning = false
+			m.stopAt = 0 // its return disarms StopTimeout
 			if op == opsCancelConfirm {
 				m.fire(task.EventConfirm)
 			} else {
