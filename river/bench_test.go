@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"log/slog"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +124,7 @@ func benchJobs[TTx any](b *testing.B, driver riverdriver.Driver[TTx], workers *r
 	defer cancel()
 
 	b.ResetTimer()
-	began := time.Now()
+	began, cpuBefore := time.Now(), processCPU(b)
 	require.NoError(b, client.Start(ctx))
 	for i := range b.N {
 		select {
@@ -135,9 +136,19 @@ func benchJobs[TTx any](b *testing.B, driver riverdriver.Driver[TTx], workers *r
 			b.Fatalf("%d of %d jobs completed before the deadline", i, b.N)
 		}
 	}
-	elapsed := time.Since(began)
+	elapsed, cpu := time.Since(began), processCPU(b)-cpuBefore
 	b.StopTimer()
 
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "client-cpu-µs/job")
 	require.NoError(b, client.Stop(ctx))
+}
+
+// processCPU returns the user and system CPU time this process has used.
+// Unlike jobs/s, the CPU time per job barely moves when other programs
+// load the machine, though it leaves out the database server's share.
+func processCPU(b *testing.B) time.Duration {
+	var usage syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &usage))
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }

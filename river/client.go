@@ -238,24 +238,18 @@ func decodeRun[T any](job *rivertype.JobRow) (*Run[T], error) {
 		Attempt: job.Attempt,
 		Errors:  job.Errors,
 	}
-	var metadata struct {
-		Output *recordJSON `json:"output"`
-	}
-	if err := json.Unmarshal(job.Metadata, &metadata); err != nil {
-		return nil, fmt.Errorf("taskriver: decode metadata of job %d: %w", job.ID, err)
-	}
-	record := metadata.Output
-	if record == nil || len(record.Run) == 0 {
+	record := readRecord(job)
+	if record == nil {
 		return run, nil
 	}
 
 	run.Worker, run.TaskAttempt = record.Worker, record.Attempt
-	if err := json.Unmarshal(record.Run, &run.Task); err != nil {
+	if err := json.Unmarshal([]byte(record.Run), &run.Task); err != nil {
 		return nil, fmt.Errorf("taskriver: decode run of job %d: %w", job.ID, err)
 	}
 	for _, a := range record.Earlier {
 		attempt := Attempt[T]{Number: a.Attempt, Worker: a.Worker}
-		if err := json.Unmarshal(a.Run, &attempt.Task); err != nil {
+		if err := json.Unmarshal([]byte(a.Run), &attempt.Task); err != nil {
 			return nil, fmt.Errorf("taskriver: decode attempt %d of job %d: %w", a.Attempt, job.ID, err)
 		}
 		run.Earlier = append(run.Earlier, attempt)

@@ -2,7 +2,6 @@ package taskriver
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,7 +28,7 @@ const (
 
 // liveSource is a run whose record the live writer can write.
 type liveSource interface {
-	current() ([]byte, error)
+	current() (*recordJSON, error)
 	state() *liveState
 }
 
@@ -232,7 +231,7 @@ func (w *liveWriter[TTx]) update(ctx context.Context, tx TTx, r liveSource) erro
 	if err != nil || record == nil {
 		return err
 	}
-	_, err = w.client.JobUpdateTx(ctx, tx, r.state().jobID, &river.JobUpdateParams{Output: json.RawMessage(record)})
+	_, err = w.client.JobUpdateTx(ctx, tx, r.state().jobID, &river.JobUpdateParams{Output: record})
 	return err
 }
 
@@ -262,12 +261,11 @@ func (w *liveWriter[TTx]) writeLate(r liveSource) {
 		st.dirty = false
 		w.mu.Unlock()
 
-		var record []byte
-		record, err = r.current()
-		if err != nil {
+		var record *recordJSON
+		if record, err = r.current(); err != nil {
 			break
 		}
-		_, err = w.client.JobUpdate(ctx, st.jobID, &river.JobUpdateParams{Output: json.RawMessage(record)})
+		_, err = w.client.JobUpdate(ctx, st.jobID, &river.JobUpdateParams{Output: record})
 		if err != nil {
 			break
 		}

@@ -2,7 +2,6 @@ package taskriver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -158,11 +157,11 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	// for, so that it cannot land after the final record.
 	snapshot := inv.Snapshot()
 	writer.close(r)
-	record, err := r.marshal(snapshot)
+	record, err := r.record(snapshot)
+	if err == nil {
+		err = river.RecordOutput(ctx, record)
+	}
 	if err != nil {
-		w.logger.ErrorContext(ctx, "taskriver: marshal final record failed",
-			slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
-	} else if err := river.RecordOutput(ctx, json.RawMessage(record)); err != nil {
 		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
 			slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
 	}

@@ -114,7 +114,7 @@ func TestWorker_IgnoredContextEndsUnknown(t *testing.T) {
 	t.Parallel()
 	dsn := testDatabase(t)
 	startWorker(t, dsn, "worker-a")
-	client, _ := testClient(t, dsn)
+	client, pool := testClient(t, dsn)
 	ctx := testContext(t, 60*time.Second)
 
 	id, err := client.Start(ctx, ignoreArgs{Seconds: 3}, nil)
@@ -131,6 +131,11 @@ func TestWorker_IgnoredContextEndsUnknown(t *testing.T) {
 	assert.Equal(t,
 		[]task.Status{task.StatusStarting, task.StatusStarted, task.StatusStopping, task.StatusUnknown},
 		historyStatuses(final.Task))
+
+	var found int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM river_job
+		WHERE metadata @> '{"output": {"status": "UNKNOWN", "exit_code": "cancelTimedOut"}}'`).Scan(&found))
+	assert.Equal(t, id, found, "SQL finds the run by its status")
 
 	// When the work finally returns, the row records it, and River still
 	// does not retry the job.
