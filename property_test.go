@@ -1055,24 +1055,46 @@ func checkIgnored(t *rapid.T, r *recorder, s task.Snapshot[int], notices []notic
 	assert.LessOrEqual(t, timeouts+timeoutsIgnored, btoi(r.plan.timeout > 0), "timeout events")
 	stopTimeouts, stopTimeoutsIgnored := count(task.EventStopTimeout, nil)
 	assert.LessOrEqual(t, stopTimeouts+stopTimeoutsIgnored, btoi(r.plan.stopTimeout > 0), "stop timeout events")
-	// A timer that fired as the run finished is ignored at that instant.
-	// One that fires later was never stopped. The stop timer alone runs on
-	// past a stop the work confirmed, while the cancel function still runs,
-	// but never past its own deadline.
-	leftStopping := s.FinishedAt
+	// A timer fires exactly at its deadline on the bubble's clock, and
+	// never after it was stopped. The Timeout timer stops when the run
+	// finishes. The StopTimeout timer stops when the cancel function
+	// returns, or, without one, when the stop ends. A timer that fires at
+	// the instant it is stopped may still arrive.
+	stopping, stopEnd := time.Time{}, s.FinishedAt
 	for _, tr := range s.History {
-		if tr.To == task.StatusStopping && r.plan.stopTimeout > 0 {
-			leftStopping = tr.At.Add(r.plan.stopTimeout)
+		if tr.To == task.StatusStopping {
+			stopping = tr.At
+		}
+		if tr.From == task.StatusStopping && r.plan.cancel.kind == cancelNone {
+			stopEnd = tr.At
 		}
 	}
-	for _, ig := range ignored {
+	if r.plan.cancel.kind != cancelNone {
+		for _, tr := range s.History {
+			if tr.Event == task.EventConfirm || tr.Event == task.EventStopFail {
+				stopEnd = tr.At
+			}
+		}
+		for _, ig := range ignored {
+			if ig.Event == task.EventConfirm || ig.Event == task.EventStopFail {
+				stopEnd = ig.At
+			}
+		}
+	}
+	timerEvents := slices.Clone(ignored)
+	for _, tr := range s.History {
+		timerEvents = append(timerEvents, task.Ignored[int]{Event: tr.Event, At: tr.At})
+	}
+	for _, ig := range timerEvents {
 		switch ig.Event {
 		case task.EventTimeout:
+			assert.Equal(t, s.StartedAt.Add(r.plan.timeout), ig.At, "timeout instant")
 			assert.False(t, ig.At.After(s.FinishedAt), "timeout at %v after the run finished at %v",
 				ig.At, s.FinishedAt)
 		case task.EventStopTimeout:
-			assert.False(t, ig.At.After(leftStopping), "stop timeout at %v after its deadline %v",
-				ig.At, leftStopping)
+			assert.Equal(t, stopping.Add(r.plan.stopTimeout), ig.At, "stop timeout instant")
+			assert.False(t, ig.At.After(stopEnd), "stop timeout at %v after the stop timer stopped at %v",
+				ig.At, stopEnd)
 		}
 	}
 	begins, beginsIgnored := count(task.EventBegin, nil)
