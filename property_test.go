@@ -413,11 +413,13 @@ type recorder struct {
 	active   atomic.Int32 // callbacks running now
 	overlaps atomic.Int32 // callbacks that began while another ran
 
-	workCalls   atomic.Int32
-	cancelCalls atomic.Int32
-	workDone    chan struct{}
-	cancelDone  chan struct{}
-	workEvent   task.Event // set before workDone closes
+	workCalls atomic.Int32
+	// workDoneEarly is set if WorkDone was closed while the work ran.
+	workDoneEarly atomic.Bool
+	cancelCalls   atomic.Int32
+	workDone      chan struct{}
+	cancelDone    chan struct{}
+	workEvent     task.Event // set before workDone closes
 
 	mu        sync.Mutex
 	log       []callbackRecord
@@ -452,9 +454,14 @@ func (r *recorder) task() task.Task[int] {
 	return tk
 }
 
-func (r *recorder) work(ctx context.Context, _ *task.Invocation[int]) (int, error) {
+func (r *recorder) work(ctx context.Context, inv *task.Invocation[int]) (int, error) {
 	r.workCalls.Add(1)
 	defer close(r.workDone)
+	select {
+	case <-inv.WorkDone():
+		r.workDoneEarly.Store(true)
+	default:
+	}
 
 	end := r.plan.work.end
 	if r.plan.work.watch {
@@ -759,6 +766,12 @@ func checkOutcome(t *rapid.T, r *recorder, inv *task.Invocation[int], s task.Sna
 	assert.Equal(t, s.ExitCode, inv.ExitCode())
 	assert.False(t, s.FinishedAt.IsZero(), "FinishedAt")
 	assert.False(t, s.WorkRunning, "WorkRunning after the work returned")
+	assert.False(t, r.workDoneEarly.Load(), "WorkDone closed while the work ran")
+	select {
+	case <-inv.WorkDone():
+	default:
+		assert.Fail(t, "WorkDone open after the work returned or could no longer run")
+	}
 
 	v, err := inv.Result()
 	assert.Equal(t, s.Result, v)
