@@ -203,10 +203,19 @@ func printTargets(w io.Writer, samples map[sampleKey][]float64) error {
 		if !met {
 			verdict = "no"
 		}
-		fmt.Fprintf(w, "| %s | %.3g | %.3g to %.3g | %s | %s |\n",
-			t.claim, median, low, high, goal, verdict)
+		fmt.Fprintf(w, "| %s | %s | %s to %s | %s | %s |\n",
+			t.claim, format(median), format(low), format(high), goal, verdict)
 	}
 	return nil
+}
+
+// format prints three significant digits, and whole numbers from 100 up,
+// since the samples are rarely more precise than that.
+func format(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
 }
 
 // ratios pairs the numerator's samples with the denominator's by position.
