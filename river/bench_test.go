@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -101,7 +102,7 @@ func benchJobs[TTx any](b *testing.B, driver riverdriver.Driver[TTx], workers *r
 	require.NoError(b, truncate(ctx))
 
 	client, err := river.NewClient(driver, &river.Config{
-		Logger:        slog.New(slog.DiscardHandler),
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Workers:       workers,
 		Queues:        map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: benchMaxWorkers}},
 		FetchCooldown: benchFetchCooldown,

@@ -6,11 +6,11 @@
 // SQLite through riversqlite.
 //
 // A [Worker] is a River worker that starts one run of its task for each
-// attempt of a job. The job's args are the run's state ([ArgsOf] reads them
-// in the work and cancel functions), and River's job context is the run's
-// parent context, so that River's remote cancel, river.Client.JobCancel
-// from any process, cancels the run and runs the task's cancel function
-// under its StopTimeout. A [Client] inserts jobs (also within a caller's
+// attempt of a job. The job's args are the run's state, which [ArgsOf]
+// reads in the work and cancel functions. River's job context is the run's
+// parent context, so River's remote cancel (river.Client.JobCancel, from
+// any process) cancels the run and runs the task's cancel function under
+// its StopTimeout. A [Client] inserts jobs (also within a caller's
 // transaction), and reads, waits for and cancels their runs from any
 // process that shares the database.
 //
@@ -47,12 +47,12 @@
 // river.Client.JobUpdateTx, which merges the "output" key into the
 // metadata at once, under the row's lock, so that any process reading the
 // row sees STARTED, a progress report or STOPPING live. The final record
-// goes through river.RecordOutput, which River stores in the same update
+// goes through river.MetadataSet under the same "output" key, which is
+// what river.RecordOutput does too: River stores it in the same update
 // that files the attempt, so the row's River state and the run's final
-// status never disagree. River's other channel, river.MetadataSet, is
-// only written when the attempt ends, like RecordOutput, so it cannot show
-// a run live; a table of this package's own would need its own migrations
-// and could drift from River's row.
+// status never disagree. Neither of those two writes before the attempt
+// ends, so neither can show a run live. A table of this package's own
+// would need its own migrations and could drift from River's row.
 //
 // Live writes are asynchronous, so that a transition never waits for the
 // database. A run is first written once it has run for

@@ -10,8 +10,9 @@ import (
 	"github.com/tasklife/task"
 )
 
-// recordJSON is what the worker writes under the "output" key of the job's
-// metadata: the current attempt and the last record of each earlier one.
+// recordJSON is the record the worker writes under the "output" key of the
+// job's metadata: the current attempt and the last record of each earlier
+// one.
 //
 // Run holds the task.Snapshot's JSON as a string, not as a nested object.
 // River indexes the metadata column with a GIN index, which gets an entry
@@ -34,7 +35,7 @@ type attemptJSON struct {
 	Run      string        `json:"run"`
 }
 
-// liveRun is one attempt's run as the live writer sees it. Its fields are
+// liveRun is one attempt's run, as the live writer tracks it. Its fields are
 // set before the run is shared, except inv, which the first callback sets,
 // and live, which the writer guards.
 type liveRun[T any] struct {
@@ -59,7 +60,10 @@ func (r *liveRun[T]) current() (*recordJSON, error) {
 
 // record returns the record of the run whose snapshot is s.
 func (r *liveRun[T]) record(s task.Snapshot[T]) (*recordJSON, error) {
-	run, err := json.Marshal(s)
+	// A direct call skips the reflection and the compaction pass that
+	// json.Marshal adds around a Marshaler. Compaction took about a tenth
+	// of the client's CPU time per trivial job in the benchmark's profile.
+	run, err := s.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("taskriver: marshal snapshot of run %s: %w", s.ID, err)
 	}
@@ -76,7 +80,8 @@ func (r *liveRun[T]) record(s task.Snapshot[T]) (*recordJSON, error) {
 }
 
 // readRecord returns the record in the metadata of job, or nil if there is
-// none. Output that another worker recorded, in another shape, is none.
+// none. Output of another shape, recorded by some other worker, counts as
+// none.
 func readRecord(job *rivertype.JobRow) *recordJSON {
 	var metadata struct {
 		Output *recordJSON `json:"output"`

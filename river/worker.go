@@ -159,7 +159,12 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	writer.close(r)
 	record, err := r.record(snapshot)
 	if err == nil {
-		err = river.RecordOutput(ctx, record)
+		// MetadataSet stores the record where RecordOutput would, under
+		// the "output" key, but River then marshals it once, with the
+		// rest of the attempt's metadata, where RecordOutput's bytes are
+		// marshaled and then compacted again. The record holds only
+		// strings and numbers, so that marshal cannot fail.
+		err = river.MetadataSet(ctx, rivertype.MetadataKeyOutput, record)
 	}
 	if err != nil {
 		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
