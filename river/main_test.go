@@ -177,6 +177,8 @@ type workerProcess struct {
 	cmd    *exec.Cmd
 	stdin  interface{ Close() error }
 	done   chan struct{} // closed when the process has exited
+	err    error         // how the process exited; set before done is closed
+	killed bool          // the test killed the process on purpose
 	output *lockedBuffer
 }
 
@@ -202,7 +204,7 @@ func startWorker(t *testing.T, dsn, id string) *workerProcess {
 			err = fmt.Errorf("unexpected first line %q", line)
 		}
 		ready <- err
-		_ = cmd.Wait()
+		w.err = cmd.Wait()
 		close(w.done)
 	}()
 	t.Cleanup(func() {
@@ -224,6 +226,7 @@ func startWorker(t *testing.T, dsn, id string) *workerProcess {
 // kill ends the process with SIGKILL, as a crash would, and waits for it.
 func (w *workerProcess) kill(t *testing.T) {
 	t.Helper()
+	w.killed = true
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGKILL))
 	select {
 	case <-w.done:
@@ -233,15 +236,21 @@ func (w *workerProcess) kill(t *testing.T) {
 }
 
 // stop closes the process's standard input, which makes it stop its River
-// client, and kills it if it has not exited within 20 seconds.
+// client, and kills it if it has not exited within 20 seconds. A worker
+// that exits with an error fails the test: the race detector, for one,
+// makes the process exit with status 66 when it found a data race.
 func (w *workerProcess) stop(t *testing.T) {
 	_ = w.stdin.Close()
 	select {
 	case <-w.done:
 	case <-time.After(20 * time.Second):
 		t.Errorf("worker %s did not stop within 20s; killing it", w.id)
+		w.killed = true
 		_ = w.cmd.Process.Kill()
 		<-w.done
+	}
+	if !w.killed && w.err != nil {
+		t.Errorf("worker %s exited with %v", w.id, w.err)
 	}
 }
 
