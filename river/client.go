@@ -55,6 +55,9 @@ func NewClient[T any, TTx any](rc *river.Client[TTx], config *ClientConfig) (*Cl
 // Start inserts a job with args, whose kind must have a [Worker] for T in
 // the workers' clients, and returns the job ID that names the run.
 func (c *Client[TTx, T]) Start(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	if args == nil {
+		return 0, errMissingArgs
+	}
 	res, err := c.river.Insert(ctx, args, opts)
 	if err != nil {
 		return 0, fmt.Errorf("taskriver: insert %s job: %w", args.Kind(), err)
@@ -65,6 +68,9 @@ func (c *Client[TTx, T]) Start(ctx context.Context, args river.JobArgs, opts *ri
 // StartTx is Start within the caller's transaction tx: no worker sees the
 // job before tx commits, and none ever if it rolls back.
 func (c *Client[TTx, T]) StartTx(ctx context.Context, tx TTx, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
+	if args == nil {
+		return 0, errMissingArgs
+	}
 	res, err := c.river.InsertTx(ctx, tx, args, opts)
 	if err != nil {
 		return 0, fmt.Errorf("taskriver: insert %s job: %w", args.Kind(), err)
@@ -134,6 +140,8 @@ func (c *Client[TTx, T]) CancelTx(ctx context.Context, tx TTx, id int64) (*Run[T
 	}
 	return decodeRun[T](job)
 }
+
+var errMissingArgs = errors.New("taskriver: missing job args: got nil")
 
 func lookupError(id int64, err error) error {
 	if errors.Is(err, rivertype.ErrNotFound) {

@@ -69,6 +69,18 @@ func TestNewClient(t *testing.T) {
 		assert.ErrorContains(t, err, "missing River client")
 	})
 
+	t.Run("nil job args rejected", func(t *testing.T) {
+		rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
+		require.NoError(t, err)
+		client, err := taskriver.NewClient[string](rc, nil)
+		require.NoError(t, err)
+
+		_, err = client.Start(context.Background(), nil, nil)
+		assert.ErrorContains(t, err, "missing job args")
+		_, err = client.StartTx(context.Background(), nil, nil, nil)
+		assert.ErrorContains(t, err, "missing job args")
+	})
+
 	t.Run("negative poll interval rejected", func(t *testing.T) {
 		rc, err := river.NewClient(riverpgxv5.New(nil), &river.Config{})
 		require.NoError(t, err)
@@ -118,6 +130,24 @@ func TestRun_Err(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+
+	t.Run("nil driver rejected", func(t *testing.T) {
+		err := taskriver.Migrate[pgx.Tx](context.Background(), nil)
+		assert.ErrorContains(t, err, "missing River driver")
+	})
+}
+
+func TestOpenSQLite(t *testing.T) {
+	t.Parallel()
+
+	t.Run("empty path rejected", func(t *testing.T) {
+		_, err := taskriver.OpenSQLite("")
+		assert.ErrorContains(t, err, "missing SQLite path")
+	})
 }
 
 func TestInvocationID(t *testing.T) {

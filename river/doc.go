@@ -112,8 +112,8 @@
 // discards it after its last attempt. Another worker then runs the next
 // attempt, and its record keeps the dead attempt's last record among the
 // earlier attempts, while River's errors say "Stuck job rescued by
-// JobRescuer". A job whose worker died while its run was STOPPING, after a
-// remote cancel, is cancelled by the rescuer instead.
+// JobRescuer". A job that river.Client.JobCancel was called on before its
+// worker died is cancelled by the rescuer instead of retried.
 //
 // The rescued attempt's work may have done part of its job, and a worker
 // that was only partitioned from the database may still be running it: as

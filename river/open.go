@@ -57,6 +57,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 // latest version that this River release knows. Running it again is a
 // no-op. River's clients, and so this package, need these tables.
 func Migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	if driver == nil {
+		return errors.New("taskriver: missing River driver: got nil")
+	}
 	migrator, err := rivermigrate.New(driver, nil)
 	if err != nil {
 		return fmt.Errorf("taskriver: migrate River's tables: %w", err)

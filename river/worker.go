@@ -154,9 +154,11 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	// The final record travels with River's own update of the attempt, so
 	// that the row's state and the run's final status change in one write.
 	// Any live write still queued is dropped, and one in progress is waited
-	// for, so that it cannot land after the final record.
-	snapshot := inv.Snapshot()
+	// for, so that it cannot land after the final record. The snapshot is
+	// taken after close: an event before close is in it, and one after it
+	// goes to the late write, which waits for River's update.
 	writer.close(r)
+	snapshot := inv.Snapshot()
 	record, err := r.record(snapshot)
 	if err == nil {
 		// MetadataSet stores the record where RecordOutput would, under
