@@ -148,7 +148,7 @@ func (inv *Invocation[T]) drain(cur *notice[T], set int) {
 		// will.
 		p := &PanicError{Value: fmt.Errorf("callback %w", errGoexit), Stack: debug.Stack()}
 		inv.mu.Lock()
-		inv.panics = append(inv.panics, p)
+		inv.rareLocked().panics = append(inv.rareLocked().panics, p)
 		inv.mu.Unlock()
 		inv.drain(&n, set+1)
 	}()
@@ -168,7 +168,7 @@ func (inv *Invocation[T]) drain(cur *notice[T], set int) {
 			inv.mu.Unlock()
 		}
 		for ; set < len(inv.callbacks); set++ {
-			inv.notify(&inv.callbacks[set], &n)
+			inv.notify(inv.callbacks[set], &n)
 		}
 		if n.closeDone {
 			close(inv.done)
@@ -244,7 +244,7 @@ func (inv *Invocation[T]) guard(fn func()) {
 		if r := recover(); r != nil {
 			p := &PanicError{Value: r, Stack: debug.Stack()}
 			inv.mu.Lock()
-			inv.panics = append(inv.panics, p)
+			inv.rareLocked().panics = append(inv.rareLocked().panics, p)
 			inv.mu.Unlock()
 		}
 	}()

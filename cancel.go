@@ -40,12 +40,13 @@ func (inv *Invocation[T]) beginStopLocked(from Status, e Event, err error) {
 		return // the table moves on to StatusStopped at once
 	}
 	if d := inv.task.StopTimeout; d > 0 {
-		inv.stopTimer = time.AfterFunc(d, inv.onStopTimeout)
+		inv.rareLocked().stopTimer = time.AfterFunc(d, inv.onStopTimeout)
 	}
 	if inv.task.Cancel != nil {
 		var ctx context.Context
-		ctx, inv.endStop = context.WithCancelCause(detach(inv.parent))
-		inv.cancelRunning = true
+		rare := inv.rareLocked()
+		ctx, rare.endStop = context.WithCancelCause(detach(inv.parent))
+		rare.cancelRunning = true
 		go inv.runCancel(ctx)
 	}
 }
@@ -54,12 +55,16 @@ func (inv *Invocation[T]) beginStopLocked(from Status, e Event, err error) {
 // with cause, once the stop is settled and the cancel function has
 // returned or run out of time.
 func (inv *Invocation[T]) endStopLocked(cause error) {
-	if inv.stopTimer != nil {
-		inv.stopTimer.Stop()
-		inv.stopTimer = nil
+	rare := inv.rare
+	if rare == nil {
+		return
 	}
-	if inv.endStop != nil {
-		inv.endStop(cause)
+	if rare.stopTimer != nil {
+		rare.stopTimer.Stop()
+		rare.stopTimer = nil
+	}
+	if rare.endStop != nil {
+		rare.endStop(cause)
 	}
 }
 
@@ -83,7 +88,7 @@ func (inv *Invocation[T]) runCancel(ctx context.Context) {
 		}
 		var zero T
 		inv.mu.Lock()
-		inv.cancelRunning = false
+		inv.rare.cancelRunning = false
 		inv.fireLocked(e, zero, err)
 		inv.endStopLocked(nil)
 		inv.unlockAndDeliver()

@@ -549,7 +549,7 @@ func TestTask_NilInputsNeverPanic(t *testing.T) {
 					StopTimeout: time.Second},
 			}
 			for _, tk := range tasks {
-				inv := tk.Start(context.Background(), task.WithCallbacks(task.Callbacks[int]{}), nil)
+				inv := tk.Start(context.Background(), task.WithCallbacks(task.Callbacks[int]{}), task.Option{})
 				_, _ = inv.Wait(context.Background())
 				inv.Abandon(nil)
 				inv.Cancel(nil)

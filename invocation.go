@@ -19,7 +19,7 @@ type Invocation[T any] struct {
 	// Set once in Start, before the invocation is shared.
 	task       Task[T]
 	state      any
-	callbacks  []Callbacks[T]
+	callbacks  []*Callbacks[T]
 	parent     context.Context
 	ctx        context.Context // the work's context
 	cancelWork context.CancelCauseFunc
@@ -36,27 +36,45 @@ type Invocation[T any] struct {
 	result      T
 	err         error // the run's error once finished
 	cause       error // the cause of cancellation, once StatusStopping
-	history     [maxHistory]Transition
-	historyLen  int
-	finishedAt  time.Time
+	history     [maxHistory]step
+	historyLen  uint8
+	finished    bool
+	finishedAt  time.Duration // since startedAt
 	progress    Progress
 	workRunning bool
 	workEnded   bool          // the work has returned, or will never be called
 	workDone    chan struct{} // made by WorkDone, closed once workEnded
-	late        []Ignored[T]
-	lateOmitted int
-	panics      []*PanicError
-
-	timer          *time.Timer // Timeout, until the run finishes
-	stopParent     func() bool // unregisters from the parent context
-	releasePending bool        // finished, and takeReleaseLocked not yet called
-	stopTimer      *time.Timer // StopTimeout, until the cancel function returns
-	endStop        context.CancelCauseFunc
-	cancelRunning  bool
+	timer       *time.Timer   // Timeout, until the run finishes
+	stopParent  func() bool   // unregisters from the parent context
+	// releasePending is set when the run finishes, until
+	// takeReleaseLocked is called.
+	releasePending bool
+	// rare holds what only cancellation, late events and panics need, so
+	// that a run without them stays small.
+	rare *rareState[T]
 
 	queue      []notice[T] // callbacks not yet run, in order from head
 	head       int
 	delivering bool // a goroutine is running callbacks
+}
+
+// rareState is the part of an invocation that most runs never use. It is
+// guarded by the invocation's mu.
+type rareState[T any] struct {
+	late        []Ignored[T]
+	lateOmitted int
+	panics      []*PanicError
+
+	stopTimer     *time.Timer // StopTimeout, until the cancel function returns
+	endStop       context.CancelCauseFunc
+	cancelRunning bool
+}
+
+func (inv *Invocation[T]) rareLocked() *rareState[T] {
+	if inv.rare == nil {
+		inv.rare = new(rareState[T])
+	}
+	return inv.rare
 }
 
 // Progress is what the work last reported of its progress, in units of
@@ -140,6 +158,10 @@ func (inv *Invocation[T]) Wait(ctx context.Context) (T, error) {
 	var zero T
 	if ctx == nil {
 		return zero, invalidf("Wait context: nil; pass context.Background() to wait without limit")
+	}
+	if ctx.Done() == nil {
+		<-inv.done
+		return inv.Result()
 	}
 	select {
 	case <-inv.done:
@@ -302,14 +324,15 @@ func (inv *Invocation[T]) fireLocked(e Event, value T, err error) bool {
 // effects and queues its callbacks.
 func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode bool, value T, err error) {
 	from := inv.status
-	now := inv.now()
+	now := time.Since(inv.startedAt)
 	inv.status = to
 	if setCode {
 		inv.code = code
 	}
-	tr := Transition{From: from, To: to, Event: e, ExitCode: inv.code, At: now}
-	inv.history[inv.historyLen] = tr
+	st := step{from: from, to: to, event: e, code: inv.code, at: now}
+	inv.history[inv.historyLen] = st
 	inv.historyLen++
+	tr := inv.transition(st)
 
 	n := notice[T]{kind: noticeTransition, tr: tr}
 	switch to {
@@ -330,7 +353,7 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		// A cancel function that is still running keeps its context until
 		// it returns or StopTimeout elapses: it may be cleaning up, say by
 		// telling a remote service to drop the job.
-		if !inv.cancelRunning {
+		if inv.rare == nil || !inv.rare.cancelRunning {
 			inv.endStopLocked(nil)
 		}
 	case StatusUnknown:
@@ -355,9 +378,9 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		n.err = inv.err
 	}
 
-	finishes := to.Finished() && inv.finishedAt.IsZero()
+	finishes := to.Finished() && !inv.finished
 	if finishes {
-		inv.finishedAt = now
+		inv.finished, inv.finishedAt = true, now
 		inv.releasePending = true
 	}
 	if len(inv.callbacks) == 0 {
@@ -374,10 +397,11 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 // queues the Ignored callbacks.
 func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
 	ig := Ignored[T]{Event: e, Status: inv.status, Value: value, Err: err, At: inv.now()}
-	if len(inv.late) < maxLate {
-		inv.late = append(inv.late, ig)
+	rare := inv.rareLocked()
+	if len(rare.late) < maxLate {
+		rare.late = append(rare.late, ig)
 	} else {
-		inv.lateOmitted++
+		rare.lateOmitted++
 	}
 	if len(inv.callbacks) > 0 {
 		inv.queue = append(inv.queue, notice[T]{kind: noticeIgnored, ignored: ig})
@@ -388,6 +412,12 @@ func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
 // costs half of what time.Now does, and keeps the wall clock of Start.
 func (inv *Invocation[T]) now() time.Time {
 	return inv.startedAt.Add(time.Since(inv.startedAt))
+}
+
+// transition returns the history entry st as a Transition.
+func (inv *Invocation[T]) transition(st step) Transition {
+	return Transition{From: st.from, To: st.to, Event: st.event, ExitCode: st.code,
+		At: inv.startedAt.Add(st.at)}
 }
 
 // release is what a finished run still holds: its Timeout timer, its

@@ -655,7 +655,7 @@ func TestInvocation_Options(t *testing.T) {
 	type request struct{ URL string }
 	inv := task.Task[int]{Work: func(_ context.Context, inv *task.Invocation[int]) (int, error) {
 		return len(inv.State().(*request).URL), nil
-	}}.Start(context.Background(), task.WithState(&request{URL: "abc"}), task.WithID("job-7"), nil)
+	}}.Start(context.Background(), task.WithState(&request{URL: "abc"}), task.WithID("job-7"), task.Option{})
 	v, err := wait(t, inv)
 	require.NoError(t, err)
 	assert.Equal(t, 3, v)

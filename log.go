@@ -142,7 +142,7 @@ func (inv *Invocation[T]) causeOf() error {
 func (inv *Invocation[T]) errorAfter(tr Transition) error {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	if inv.historyLen == 0 || inv.history[inv.historyLen-1] == tr {
+	if inv.historyLen == 0 || inv.transition(inv.history[inv.historyLen-1]) == tr {
 		return inv.err
 	}
 	if abandoned, ok := inv.err.(*runError); ok && abandoned.kind == ErrAbandoned {

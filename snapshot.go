@@ -52,12 +52,19 @@ func (inv *Invocation[T]) Snapshot() Snapshot[T] {
 		Cause:       inv.cause,
 		Progress:    inv.progress,
 		StartedAt:   inv.startedAt,
-		FinishedAt:  inv.finishedAt,
-		History:     append([]Transition(nil), inv.history[:inv.historyLen]...),
 		WorkRunning: inv.workRunning,
-		Late:        append([]Ignored[T](nil), inv.late...),
-		LateOmitted: inv.lateOmitted,
-		Panics:      append([]*PanicError(nil), inv.panics...),
+	}
+	if inv.finished {
+		s.FinishedAt = inv.startedAt.Add(inv.finishedAt)
+	}
+	s.History = make([]Transition, inv.historyLen)
+	for i, st := range inv.history[:inv.historyLen] {
+		s.History[i] = inv.transition(st)
+	}
+	if rare := inv.rare; rare != nil {
+		s.Late = append([]Ignored[T](nil), rare.late...)
+		s.LateOmitted = rare.lateOmitted
+		s.Panics = append([]*PanicError(nil), rare.panics...)
 	}
 	if inv.status.Finished() {
 		s.Result, s.Err = inv.result, inv.err

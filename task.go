@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -149,71 +150,69 @@ func detach(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
-// Option configures one run at [Task.Start].
-type Option interface {
-	apply(*settings)
+// Option configures one run at [Task.Start]. The zero Option changes
+// nothing. An Option is a plain value: build it once and reuse it, and
+// Start allocates nothing for it.
+type Option struct {
+	kind  optionKind
+	id    string
+	value any // the state, or a []*Callbacks[T] of one element
 }
 
-type settings struct {
-	id        string
-	state     any
-	callbacks []any // each a Callbacks[T] for the T of the task
-}
+type optionKind uint8
 
-type optionFunc func(*settings)
-
-func (f optionFunc) apply(s *settings) { f(s) }
+const (
+	optionState optionKind = iota + 1
+	optionID
+	optionCallbacks
+)
 
 // WithState puts v on the invocation, where [Invocation.State] returns it to
 // the work, the cancel function and the callbacks. The library never reads
 // or changes v.
 func WithState(v any) Option {
-	return optionFunc(func(s *settings) { s.state = v })
+	return Option{kind: optionState, value: v}
 }
 
 // WithID sets the ID of the invocation, such as a job or request ID. An
 // empty id keeps the default: 32 random hexadecimal digits.
 func WithID(id string) Option {
-	return optionFunc(func(s *settings) { s.id = id })
+	return Option{kind: optionID, id: id}
 }
 
-// WithCallbacks adds a set of callbacks to the invocation. Sets given in
-// several options run in the order given. The T of cb must be the T of the
-// task, or the run is rejected with [ErrInvalid].
+// WithCallbacks adds a copy of cb to the invocation. Sets given in several
+// options run in the order given. The T of cb must be the T of the task,
+// or the run is rejected with [ErrInvalid].
 func WithCallbacks[T any](cb Callbacks[T]) Option {
-	return optionFunc(func(s *settings) { s.callbacks = append(s.callbacks, cb) })
+	return Option{kind: optionCallbacks, value: []*Callbacks[T]{&cb}}
 }
 
 // configure applies opts to inv and returns an error for an option that
 // does not fit T.
 func (inv *Invocation[T]) configure(opts []Option) error {
-	if len(opts) == 0 {
-		return nil
-	}
-	var s settings
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&s)
-		}
-	}
-	inv.id, inv.state = s.id, s.state
-	if len(s.callbacks) == 0 {
-		return nil
-	}
-	// The sets that fit still see the rejection of a run with one that
-	// does not.
 	var err error
-	inv.callbacks = make([]Callbacks[T], 0, len(s.callbacks))
-	for _, c := range s.callbacks {
-		cb, ok := c.(Callbacks[T])
-		if !ok {
-			if err == nil {
-				err = invalidf("option WithCallbacks(%T): the task has type Task[%s]",
-					c, typeName[T]())
+	for _, o := range opts {
+		switch o.kind {
+		case optionState:
+			inv.state = o.value
+		case optionID:
+			inv.id = o.id
+		case optionCallbacks:
+			cb, ok := o.value.([]*Callbacks[T])
+			if !ok {
+				// The sets that fit still see the rejection of the run.
+				if err == nil {
+					err = invalidf("option WithCallbacks(%s): the task has type Task[%s]",
+						strings.TrimPrefix(fmt.Sprintf("%T", o.value), "[]*"), typeName[T]())
+				}
+				continue
 			}
-			continue
+			if inv.callbacks == nil {
+				inv.callbacks = cb // shared with the option, and never written
+			} else {
+				inv.callbacks = append(inv.callbacks[:len(inv.callbacks):len(inv.callbacks)], cb...)
+			}
 		}
-		inv.callbacks = append(inv.callbacks, cb)
 	}
 	return err
 }

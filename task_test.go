@@ -72,7 +72,7 @@ func invocationIn(t *testing.T, s Status) (*Invocation[int], *[]Transition, *[]I
 		task:   Task[int]{Work: func(context.Context, *Invocation[int]) (int, error) { return 0, nil }},
 		done:   make(chan struct{}),
 		parent: context.Background(),
-		callbacks: []Callbacks[int]{{
+		callbacks: []*Callbacks[int]{{
 			Changed: func(_ *Invocation[int], tr Transition) { changes = append(changes, tr) },
 			Ignored: func(_ *Invocation[int], e Ignored[int]) { ignored = append(ignored, e) },
 		}},
@@ -81,7 +81,7 @@ func invocationIn(t *testing.T, s Status) (*Invocation[int], *[]Transition, *[]I
 	t.Cleanup(func() { inv.cancelWork(nil) })
 	inv.status, inv.code = s, codeIn[s]
 	if s.Finished() {
-		inv.finishedAt = inv.startedAt.Add(1)
+		inv.finished, inv.finishedAt = true, 1
 		inv.err = errors.New("earlier error")
 	}
 	return inv, &changes, &ignored
@@ -309,4 +309,26 @@ func TestSnapshot_JSONResultOnlyWhenCompleted(t *testing.T) {
 	var back Snapshot[int]
 	require.NoError(t, json.Unmarshal(data, &back))
 	assert.Equal(t, 5, back.Late[1].Value)
+}
+
+func TestPermanent_FoundAnywhereInChain(t *testing.T) {
+	base := errors.New("bad record")
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"plain error", base, false},
+		{"permanent", Permanent(base), true},
+		{"wrapped permanent", fmt.Errorf("step 2: %w", Permanent(base)), true},
+		{"joined permanent", errors.Join(errors.New("other"), Permanent(base)), true},
+		{"joined plain", errors.Join(errors.New("other"), base), false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, isPermanent(c.err))
+		})
+	}
+	assert.ErrorIs(t, Permanent(base), base, "Permanent keeps the chain")
 }

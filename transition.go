@@ -109,6 +109,15 @@ func (e Event) fromWork() bool {
 	return e == EventReturn || e == EventFail || e == EventPermanent
 }
 
+// step is a Transition as an invocation stores it, with its time as an
+// offset from Start, which takes half the space of a time.Time.
+type step struct {
+	from, to Status
+	event    Event
+	code     ExitCode
+	at       time.Duration
+}
+
 // rule is one cell of the transition table.
 type rule struct {
 	to      Status

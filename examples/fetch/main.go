@@ -179,6 +179,9 @@ func run(ctx context.Context, out io.Writer, timeout time.Duration) error {
 	if !errors.Is(err, task.ErrTimedOut) {
 		return fmt.Errorf("run ended with %v, expected a timeout", err)
 	}
+	if !began(inv) {
+		return nil // timed out before the fetch began: there is nothing to drop
+	}
 	select {
 	case <-answered:
 	case <-time.After(2 * f.StopTimeout):
@@ -186,4 +189,15 @@ func run(ctx context.Context, out io.Writer, timeout time.Duration) error {
 	}
 	fmt.Fprintf(out, "upstream dropped jobs %q\n", up.deletedIDs())
 	return nil
+}
+
+// began reports whether the work of inv was called, so that a cancel
+// function ran when the run was stopped.
+func began(inv *task.Invocation[[]byte]) bool {
+	for _, tr := range inv.Snapshot().History {
+		if tr.To == task.StatusStarted {
+			return true
+		}
+	}
+	return false
 }
