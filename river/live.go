@@ -29,6 +29,7 @@ const (
 // liveSource is a run whose record the live writer can write.
 type liveSource interface {
 	current() (*recordJSON, error)
+	finished() bool
 	state() *liveState
 }
 
@@ -159,7 +160,7 @@ func (w *liveWriter[TTx]) flush() {
 		for _, r := range w.pending {
 			st := r.state()
 			switch {
-			case st.closed:
+			case st.closed || r.finished(): // see writeBatch
 				st.queued = false
 			case len(batch) < maxBatch:
 				st.queued = false
@@ -196,6 +197,14 @@ func (w *liveWriter[TTx]) writeBatch(batch []liveSource) {
 	tx := driver.UnwrapTx(execTx)
 
 	for _, r := range batch {
+		// A run that has finished is about to return to River, which
+		// writes its final record. Skipping it matters under load: when
+		// the CPU is short, many short runs outlast the live delay while
+		// they wait to return, and writing each of them would slow River
+		// down further and make still more runs outlast it.
+		if r.finished() {
+			continue
+		}
 		st := r.state()
 		w.mu.Lock()
 		if st.closed {
@@ -287,6 +296,11 @@ func (w *liveWriter[TTx]) writeLate(r liveSource) {
 }
 
 // awaitFiled returns once River has moved the job out of the running state.
+//
+// NOTE: A job that River put back in the queue, after a client stop, can
+// be running again on another worker by the time a late write of the
+// stopped attempt lands, which then replaces the new attempt's record until
+// that attempt's next write. Nothing orders the two writes.
 func (w *liveWriter[TTx]) awaitFiled(ctx context.Context, jobID int64) error {
 	ticker := time.NewTicker(latePollInterval)
 	defer ticker.Stop()

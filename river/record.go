@@ -58,6 +58,12 @@ func (r *liveRun[T]) current() (*recordJSON, error) {
 	return r.record(inv.Snapshot())
 }
 
+// finished reports whether the run has reached a final status.
+func (r *liveRun[T]) finished() bool {
+	inv := r.inv.Load()
+	return inv != nil && inv.Status().Finished()
+}
+
 // record returns the record of the run whose snapshot is s.
 func (r *liveRun[T]) record(s task.Snapshot[T]) (*recordJSON, error) {
 	// A direct call skips the reflection and the compaction pass that
