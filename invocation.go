@@ -384,10 +384,7 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		inv.releasePending = true
 	}
 	if len(inv.callbacks) == 0 {
-		if finishes {
-			close(inv.done)
-		}
-		return
+		return // takeReleaseLocked closes Done
 	}
 	n.closeDone = finishes
 	inv.queue = append(inv.queue, n)
@@ -421,11 +418,14 @@ func (inv *Invocation[T]) transition(st step) Transition {
 }
 
 // release is what a finished run still holds: its Timeout timer, its
-// registration with the parent context and the work's context.
+// registration with the parent context and the work's context. done is
+// the Done channel of a run with no callbacks, closed once the rest is
+// released, so that no timer or parent can reach Ignored after Done.
 type release struct {
 	timer      *time.Timer
 	stopParent func() bool
 	cancelWork context.CancelCauseFunc
+	done       chan struct{}
 }
 
 // takeReleaseLocked returns what the finished run holds and clears it, so
@@ -436,6 +436,9 @@ func (inv *Invocation[T]) takeReleaseLocked() release {
 	r := release{timer: inv.timer, stopParent: inv.stopParent}
 	if inv.cause == nil {
 		r.cancelWork = inv.cancelWork
+	}
+	if len(inv.callbacks) == 0 {
+		r.done = inv.done
 	}
 	inv.timer, inv.stopParent, inv.releasePending = nil, nil, false
 	return r
@@ -450,5 +453,8 @@ func (r release) run() {
 	}
 	if r.cancelWork != nil {
 		r.cancelWork(nil)
+	}
+	if r.done != nil {
+		close(r.done)
 	}
 }

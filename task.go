@@ -21,7 +21,9 @@ type WorkFunc[T any] func(ctx context.Context, inv *Invocation[T]) (T, error)
 // panicking, ends the run [StatusUnknown] with [ExitCancelFailed]. Its ctx
 // ends only when StopTimeout elapses, with a cause matching
 // [ErrStopTimedOut], so that it can finish its own cleanup, such as asking
-// a remote service to drop the job, even after the work has returned.
+// a remote service to drop the job, even after the work has returned. With
+// a zero StopTimeout it never ends, so a cancel function must not wait on
+// ctx alone.
 //
 // The work's return also confirms the stop, and whichever of the two comes
 // first wins. Where only the work's return proves the stop, as with a
