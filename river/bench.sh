@@ -24,9 +24,36 @@ fi
 binary=$(mktemp /tmp/taskriver-bench-bin.XXXXXX)
 go test -c -o "$binary" .
 
+# server_ticks prints the CPU time, in clock ticks, that the PostgreSQL
+# server started above has used: the postmaster's own, that of the
+# backends it has reaped, and that of the backends still running. It prints
+# nothing for a server this script did not start.
+server_ticks() {
+	local pid file ticks=0 fields
+	[[ -n ${PGTEST_DIR:-} && -r $PGTEST_DIR/data/postmaster.pid ]] || return 0
+	pid=$(head -n 1 "$PGTEST_DIR/data/postmaster.pid")
+	for file in "/proc/$pid/stat" $(pgrep -P "$pid" | sed 's|.*|/proc/&/stat|'); do
+		[[ -r $file ]] || continue
+		# Fields 14 to 17 after the command: utime, stime, cutime, cstime.
+		read -ra fields <<<"$(sed 's/^.*) //' "$file")"
+		ticks=$((ticks + fields[11] + fields[12] + fields[13] + fields[14]))
+	done
+	echo "$ticks"
+}
+
 run() { # db jobs worker round
-	"$binary" -test.run '^$' -test.bench "Throughput/db=$1/worker=$3\$" \
-		-test.benchtime="$2x" | grep '^Benchmark' | sed "s/\$/ round=$4/" | tee -a "$out"
+	local before after extra=""
+	before=$(server_ticks)
+	line=$("$binary" -test.run '^$' -test.bench "Throughput/db=$1/worker=$3\$" \
+		-test.benchtime="$2x" | grep '^Benchmark')
+	after=$(server_ticks)
+	if [[ $1 == postgres && -n $before ]]; then
+		# Includes creating, migrating and dropping the database, and
+		# inserting the jobs, which cost both workers the same.
+		extra=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$2" \
+			'BEGIN { printf "\t%.1f server-cpu-µs/job", t / hz * 1e6 / n }')
+	fi
+	echo "$line$extra round=$4" | tee -a "$out"
 }
 
 for round in $(seq 1 "$rounds"); do
@@ -45,7 +72,8 @@ echo
 echo "raw output: $out"
 echo
 # Per round and database: plain jobs/s over runner jobs/s (the runner's
-# slowdown) and the runner's client CPU time per job over plain's.
+# slowdown), and the runner's client and server CPU time per job over
+# plain's.
 awk '
 	{
 		split($1, name, "/")
@@ -53,6 +81,7 @@ awk '
 		for (i = 2; i < NF; i++) {
 			if ($(i + 1) == "jobs/s") rate[db, worker, $NF] = $i
 			if ($(i + 1) == "client-cpu-µs/job") cpu[db, worker, $NF] = $i
+			if ($(i + 1) == "server-cpu-µs/job") server[db, worker, $NF] = $i
 		}
 		dbs[db] = 1; rounds[$NF] = 1
 	}
@@ -65,15 +94,18 @@ awk '
 		print "| ratio | median | range over rounds | rounds |"
 		print "| --- | ---: | ---: | ---: |"
 		for (db in dbs) {
-			n = 0; m = 0
+			n = 0; m = 0; k = 0
 			for (r in rounds) {
 				if ((db, "worker=runner", r) in rate && (db, "worker=plain", r) in rate) {
 					slow[++n] = rate[db, "worker=plain", r] / rate[db, "worker=runner", r]
 					cost[++m] = cpu[db, "worker=runner", r] / cpu[db, "worker=plain", r]
+					if ((db, "worker=runner", r) in server && (db, "worker=plain", r) in server)
+						serverCost[++k] = server[db, "worker=runner", r] / server[db, "worker=plain", r]
 				}
 			}
 			report(db " plain jobs/s / runner jobs/s", slow, n)
 			report(db " runner client CPU per job / plain", cost, m)
+			if (k > 0) report(db " runner server CPU per job / plain", serverCost, k)
 		}
 	}
 ' "$out"
