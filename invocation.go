@@ -332,13 +332,10 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 	st := step{from: from, to: to, event: e, code: inv.code, at: now}
 	inv.history[inv.historyLen] = st
 	inv.historyLen++
-	tr := inv.transition(st)
 
-	n := notice[T]{kind: noticeTransition, tr: tr}
 	switch to {
 	case StatusCompleted:
 		inv.result = value
-		n.value = value
 	case StatusFailed:
 		if e == EventInvalid {
 			inv.err = &invalidError{err: err}
@@ -347,7 +344,6 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		}
 	case StatusStopping:
 		inv.beginStopLocked(from, e, err)
-		n.err = inv.cause
 	case StatusStopped:
 		inv.err = inv.cause
 		// A cancel function that is still running keeps its context until
@@ -374,9 +370,6 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 			inv.err = &runError{kind: ErrAbandoned, err: err, prior: inv.err}
 		}
 	}
-	if to != StatusCompleted && to != StatusStarting && to != StatusStarted && to != StatusStopping {
-		n.err = inv.err
-	}
 
 	finishes := to.Finished() && !inv.finished
 	if finishes {
@@ -386,7 +379,16 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 	if len(inv.callbacks) == 0 {
 		return // takeReleaseLocked closes Done
 	}
-	n.closeDone = finishes
+
+	n := notice[T]{kind: noticeTransition, tr: inv.transition(st), closeDone: finishes}
+	switch to {
+	case StatusCompleted:
+		n.value = value
+	case StatusStopping:
+		n.err = inv.cause
+	case StatusFailed, StatusStopped, StatusUnknown, StatusAbandoned:
+		n.err = inv.err
+	}
 	inv.queue = append(inv.queue, n)
 }
 
