@@ -34,7 +34,8 @@ server_ticks() {
 	pid=$(head -n 1 "$PGTEST_DIR/data/postmaster.pid")
 	for file in "/proc/$pid/stat" $(pgrep -P "$pid" | sed 's|.*|/proc/&/stat|'); do
 		[[ -r $file ]] || continue
-		# Fields 14 to 17 after the command: utime, stime, cutime, cstime.
+		# Fields 14 to 17 of the stat line, counted from the PID: utime,
+		# stime, cutime and cstime.
 		read -ra fields <<<"$(sed 's/^.*) //' "$file")"
 		ticks=$((ticks + fields[11] + fields[12] + fields[13] + fields[14]))
 	done
