@@ -18,8 +18,9 @@
 //
 //   - Create River's tables with [Migrate] (or River's rivermigrate package
 //     or command) before any client starts.
-//   - Register a worker per job kind: river.AddWorker(workers,
-//     must(taskriver.NewWorker[pgx.Tx, MyArgs](myTask, nil))).
+//   - Register a worker per job kind, such as the one that
+//     taskriver.NewWorker[pgx.Tx, MyArgs](myTask, nil) returns, with
+//     river.AddWorker.
 //   - Give every task a Timeout and a StopTimeout. River's job timeout is
 //     set from them (see below), and without them River's rescuer never
 //     rescues the job of a crashed worker.
@@ -61,9 +62,10 @@
 // client writes the rows of all runs that changed, in one transaction, and
 // exits when nothing is left to write. A run that changes again before its
 // write is written in its latest state, and its history still holds every
-// transition. A run that finishes within the live delay is written once,
-// by River, with its whole history, which spares short jobs a write of
-// their own (see the benchmark in this module for the cost).
+// transition. A run that finishes within the live delay, or before the
+// writer reaches it, is written once, by River, with its whole history,
+// which spares short jobs a write of their own (see the benchmark in this
+// module for the cost).
 //
 // Events after the attempt has returned to River, such as the late return
 // of a work function that ignored its context, are written too, after
