@@ -94,7 +94,7 @@
 // time once would most likely run out of time again, so retrying it is a
 // decision for its caller (river.Client.JobRetry), not for a backoff
 // schedule. An UNKNOWN run is never retried because its work may still be
-// running, which the record says with "work_running": true until the work
+// running, which the record shows with "work_running": true until the work
 // returns, when a late write records what it returned.
 //
 // # Timeouts
@@ -113,7 +113,7 @@
 // run longer than both its job timeout and RescueStuckJobsAfter, or
 // discards it after its last attempt. Another worker then runs the next
 // attempt, and its record keeps the dead attempt's last record among the
-// earlier attempts, while River's errors say "Stuck job rescued by
+// earlier attempts, while River's errors hold "Stuck job rescued by
 // JobRescuer". A job that river.Client.JobCancel was called on before its
 // worker died is cancelled by the rescuer instead of retried.
 //
