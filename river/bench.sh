@@ -17,7 +17,10 @@ sqlite_jobs=${SQLITE_JOBS:-5000}
 out=${OUT:-$(mktemp /tmp/taskriver-bench.XXXXXX)}
 
 if [[ -z ${TASKRIVER_TEST_DSN:-} ]]; then
-	eval "$(../.ci/postgres.sh start)"
+	# A failed start must stop the script, which set -e does for an assignment
+	# but not for a command substitution inside eval.
+	server=$(../.ci/postgres.sh start)
+	eval "$server"
 	trap '../.ci/postgres.sh stop "$PGTEST_DIR"' EXIT
 fi
 
