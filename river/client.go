@@ -118,9 +118,9 @@ func (c *Client[TTx, T]) Wait(ctx context.Context, id int64) (*Run[T], error) {
 
 // Cancel asks River to cancel job id and returns the run as it stands
 // right after. A job still in the queue is cancelled at once and never
-// runs. A running job's worker is told through River's notifications
-// (LISTEN/NOTIFY on PostgreSQL, polling on SQLite); it cancels the run,
-// whose task cancel function then runs under its StopTimeout. A finished
+// runs. A running job's worker learns of it through River's control
+// notifications (LISTEN/NOTIFY on PostgreSQL). It cancels the run, whose
+// task cancel function then runs under its StopTimeout. A finished
 // job is left alone. The error of a job that does not exist names id and
 // matches river.ErrNotFound.
 func (c *Client[TTx, T]) Cancel(ctx context.Context, id int64) (*Run[T], error) {
@@ -177,8 +177,8 @@ type Run[T any] struct {
 	// An attempt whose worker died shows the last status it wrote.
 	Earlier []Attempt[T]
 
-	// Errors are River's errors of the failed attempts, such as a rescue
-	// of a job whose worker stopped answering.
+	// Errors are River's errors of the failed attempts, such as the
+	// rescue of a job whose worker died.
 	Errors []rivertype.AttemptError
 }
 

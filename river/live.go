@@ -297,10 +297,10 @@ func (w *liveWriter[TTx]) writeLate(r liveSource) {
 
 // awaitFiled returns once River has moved the job out of the running state.
 //
-// NOTE: A job that River put back in the queue, after a client stop, can
-// be running again on another worker by the time a late write of the
-// stopped attempt lands, which then replaces the new attempt's record until
-// that attempt's next write. Nothing orders the two writes.
+// NOTE: A job that River put back in the queue after a client stop can be
+// running again on another worker when a late write of the stopped attempt
+// lands. That write then replaces the new attempt's record until the new
+// attempt writes again, because nothing orders the two writes.
 func (w *liveWriter[TTx]) awaitFiled(ctx context.Context, jobID int64) error {
 	ticker := time.NewTicker(latePollInterval)
 	defer ticker.Stop()

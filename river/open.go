@@ -54,7 +54,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 }
 
 // Migrate brings River's tables in the database of driver up to the
-// latest version that this River release knows. Running it again is a
+// latest version that this River release includes. Running it again is a
 // no-op. River's clients, and so this package, need these tables.
 func Migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
 	if driver == nil {

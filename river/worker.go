@@ -117,7 +117,7 @@ func (w *Worker[TTx, A, T]) Timeout(*river.Job[A]) time.Duration {
 // Work runs one attempt of the job as a run of the task and returns what
 // River needs to file the attempt, as the package documentation tables. It
 // returns once the run has finished, even if a work function that ignores
-// its context still runs; later events of the run are still written.
+// its context still runs. Later events of the run are still written.
 func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	client, err := river.ClientFromContextSafely[TTx](ctx)
 	if err != nil {
@@ -165,7 +165,8 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 		// the "output" key, but River then marshals it once, with the
 		// rest of the attempt's metadata, where RecordOutput's bytes are
 		// marshaled and then compacted again. The record holds only
-		// strings and numbers, so that marshal cannot fail.
+		// numbers, strings and the run's status and exit code, which
+		// are always defined values, so that marshal cannot fail.
 		err = river.MetadataSet(ctx, rivertype.MetadataKeyOutput, record)
 	}
 	if err != nil {
