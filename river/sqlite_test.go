@@ -110,3 +110,49 @@ func TestSQLite(t *testing.T) {
 		assert.FileExists(t, filepath.Join(work, "cancelled"))
 	})
 }
+
+// TestWorkerConfig_Options checks that the caller's options reach every
+// run, after the worker's own, on an in-process SQLite setup.
+func TestWorkerConfig_Options(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+
+	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	driver := riversqlite.New(db)
+	require.NoError(t, taskriver.Migrate(ctx, driver))
+
+	completed := make(chan string, 1)
+	worker, err := taskriver.NewWorker[*sql.Tx, doubleArgs](doubleTask, &taskriver.WorkerConfig{
+		Options: []task.Option{task.WithCallbacks(task.Callbacks[string]{
+			Completed: func(inv *task.Invocation[string], result string) {
+				completed <- inv.ID() + " " + result
+			},
+		})},
+	})
+	require.NoError(t, err)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	rc, err := river.NewClient(driver, &river.Config{
+		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() { assert.NoError(t, rc.Stop(testContext(t, 20*time.Second))) })
+	client, err := taskriver.NewClient[string](rc, nil)
+	require.NoError(t, err)
+
+	id, err := client.Start(ctx, doubleArgs{N: 3}, nil)
+	require.NoError(t, err)
+	select {
+	case got := <-completed:
+		assert.Equal(t, taskriver.InvocationID(id, 1)+" 6", got)
+	case <-ctx.Done():
+		t.Fatal("the caller's Completed callback never fired")
+	}
+}
