@@ -684,6 +684,8 @@ func TestSnapshot_JSON(t *testing.T) {
 	assert.Equal(t, snap.Status, back.Status)
 	assert.Equal(t, snap.ExitCode, back.ExitCode)
 	assert.Equal(t, snap.Err.Error(), back.Err.Error())
+	assert.ErrorIs(t, back.Err, task.ErrCanceled, "decoded error keeps its sentinel")
+	assert.ErrorIs(t, back.Cause, task.ErrCanceled, "decoded cause keeps its sentinel")
 	assert.Len(t, back.History, len(snap.History))
 	require.Len(t, back.Late, 1)
 	assert.Equal(t, snap.Late[0].Value, back.Late[0].Value)

@@ -10,9 +10,10 @@ import (
 // Snapshot is one consistent read of everything about a run, as a plain
 // value for a user interface, a log line or a database row. It marshals to
 // JSON with errors as their messages, the result only for a
-// StatusCompleted run, and a late value only for a late work return. Unmarshaling restores each error as
-// an error with that message only, so [errors.Is] no longer matches it to
-// the sentinels.
+// StatusCompleted run, and a late value only for a late work return.
+// Unmarshaling restores each error from its message, and the run's error
+// and cause still match the sentinels, such as [ErrCanceled], for the way
+// the run ended; the errors they wrapped are known only by their text.
 type Snapshot[T any] struct {
 	ID       string
 	Status   Status
@@ -141,7 +142,8 @@ func (s *Snapshot[T]) UnmarshalJSON(data []byte) error {
 	}
 	*s = Snapshot[T]{
 		ID: in.ID, Status: in.Status, ExitCode: in.ExitCode,
-		Err: textError(in.Err), Cause: textError(in.Cause), Progress: in.Progress,
+		Err:   decodedError(in.Err, outcomeSentinels(in.Status, in.ExitCode, in.History)),
+		Cause: decodedError(in.Cause, causeSentinels(stopCode(in.ExitCode, in.History))), Progress: in.Progress,
 		StartedAt: in.StartedAt, FinishedAt: in.FinishedAt, History: in.History,
 		WorkRunning: in.WorkRunning, LateOmitted: in.LateOmitted,
 	}
@@ -175,4 +177,75 @@ func textError(text string) error {
 		return nil
 	}
 	return errors.New(text)
+}
+
+// sentinelError is an error restored from its message, which still
+// matches the sentinels of the outcome it came from.
+type sentinelError struct {
+	msg       string
+	sentinels []error
+}
+
+func (e *sentinelError) Error() string   { return e.msg }
+func (e *sentinelError) Unwrap() []error { return e.sentinels }
+
+func decodedError(text string, sentinels []error) error {
+	if text == "" {
+		return nil
+	}
+	if len(sentinels) == 0 {
+		return errors.New(text)
+	}
+	return &sentinelError{msg: text, sentinels: sentinels}
+}
+
+// stopCode returns the exit code a run had when cancellation began, or
+// ExitUnknown if it never did.
+func stopCode(code ExitCode, history []Transition) ExitCode {
+	for _, tr := range history {
+		if tr.To == StatusStopping {
+			return tr.ExitCode
+		}
+	}
+	return ExitUnknown
+}
+
+func causeSentinels(code ExitCode) []error {
+	switch code {
+	case ExitCanceled:
+		return []error{ErrCanceled}
+	case ExitTimedOut:
+		return []error{ErrTimedOut}
+	}
+	return nil
+}
+
+// outcomeSentinels returns the sentinels that the error of a run with
+// this status, exit code and history matches, as Wait returns it.
+func outcomeSentinels(status Status, code ExitCode, history []Transition) []error {
+	var sentinels []error
+	if status == StatusAbandoned {
+		sentinels = append(sentinels, ErrAbandoned)
+		if len(history) < 2 || history[len(history)-2].To == StatusStarted {
+			return sentinels // Permanent: no earlier outcome
+		}
+		status = history[len(history)-2].To // abandoned later: the earlier outcome
+	}
+	switch status {
+	case StatusFailed:
+		sentinels = append(sentinels, ErrFailed)
+		if len(history) > 0 && history[0].Event == EventInvalid {
+			sentinels = append(sentinels, ErrInvalid)
+		}
+	case StatusStopped:
+		sentinels = append(sentinels, causeSentinels(code)...)
+	case StatusUnknown:
+		if code == ExitCancelFailed {
+			sentinels = append(sentinels, ErrStopFailed)
+		} else {
+			sentinels = append(sentinels, ErrStopTimedOut)
+		}
+		sentinels = append(sentinels, causeSentinels(stopCode(code, history))...)
+	}
+	return sentinels
 }

@@ -332,3 +332,49 @@ func TestPermanent_FoundAnywhereInChain(t *testing.T) {
 	}
 	assert.ErrorIs(t, Permanent(base), base, "Permanent keeps the chain")
 }
+
+func TestSnapshot_DecodedErrorsKeepSentinels(t *testing.T) {
+	step := func(to Status, e Event, code ExitCode) Transition {
+		return Transition{To: to, Event: e, ExitCode: code}
+	}
+	started := []Transition{step(StatusStarting, EventStart, ExitUnknown), step(StatusStarted, EventBegin, ExitUnknown)}
+	cases := []struct {
+		name    string
+		status  Status
+		code    ExitCode
+		history []Transition
+		want    []error
+		notWant []error
+	}{
+		{"failed", StatusFailed, ExitFailed, append(started, step(StatusFailed, EventFail, ExitFailed)),
+			[]error{ErrFailed}, []error{ErrInvalid}},
+		{"invalid", StatusFailed, ExitFailed, []Transition{step(StatusFailed, EventInvalid, ExitFailed)},
+			[]error{ErrFailed, ErrInvalid}, nil},
+		{"timed out", StatusStopped, ExitTimedOut, append(started, step(StatusStopping, EventTimeout, ExitTimedOut),
+			step(StatusStopped, EventFail, ExitTimedOut)), []error{ErrTimedOut}, []error{ErrCanceled}},
+		{"stop failed after cancel", StatusUnknown, ExitCancelFailed, append(started,
+			step(StatusStopping, EventCancel, ExitCanceled), step(StatusUnknown, EventStopFail, ExitCancelFailed)),
+			[]error{ErrStopFailed, ErrCanceled}, []error{ErrStopTimedOut}},
+		{"permanent", StatusAbandoned, ExitFailed, append(started, step(StatusAbandoned, EventPermanent, ExitFailed)),
+			[]error{ErrAbandoned}, []error{ErrFailed}},
+		{"abandoned after failure", StatusAbandoned, ExitFailed, append(started,
+			step(StatusFailed, EventFail, ExitFailed), step(StatusAbandoned, EventAbandon, ExitFailed)),
+			[]error{ErrAbandoned, ErrFailed}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data, err := json.Marshal(Snapshot[int]{Status: c.status, ExitCode: c.code, History: c.history,
+				Err: errors.New("the message")})
+			require.NoError(t, err)
+			var back Snapshot[int]
+			require.NoError(t, json.Unmarshal(data, &back))
+			assert.Equal(t, "the message", back.Err.Error())
+			for _, w := range c.want {
+				assert.ErrorIs(t, back.Err, w)
+			}
+			for _, w := range c.notWant {
+				assert.NotErrorIs(t, back.Err, w)
+			}
+		})
+	}
+}
