@@ -12,8 +12,8 @@
 #
 # The rounds are interleaved: each round runs every benchmark once, so a
 # change in the machine's load during the run spreads over all benchmarks
-# instead of landing on a few. The run recorded in BENCHMARKS.md took 21
-# minutes on two cores.
+# instead of landing on a few. The two runs recorded in BENCHMARKS.md took
+# 21 and 16 minutes on two cores.
 set -euo pipefail
 
 cd "$(dirname "$0")"
