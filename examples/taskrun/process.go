@@ -188,7 +188,7 @@ func stopProcess(ctx context.Context, inv *task.Invocation[*processExit]) error 
 	defer timer.Stop()
 	select {
 	case <-inv.Done():
-		return nil
+		return c.doneResult(ctx)
 	case <-ctx.Done():
 		return c.stopResult(ctx)
 	case <-timer.C:
@@ -199,10 +199,20 @@ func stopProcess(ctx context.Context, inv *task.Invocation[*processExit]) error 
 	}
 	select {
 	case <-inv.Done():
-		return nil
+		return c.doneResult(ctx)
 	case <-ctx.Done():
 		return c.stopResult(ctx)
 	}
+}
+
+// doneResult returns the error for a cancel function whose run is done.
+// The run ended UNKNOWN if ctx ended first, since StopTimeout ends ctx
+// before the run's Done closes; otherwise the work's return stopped it.
+func (c *command) doneResult(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return c.stopResult(ctx)
+	}
+	return nil
 }
 
 // stopResult returns the error for a cancel function whose context
