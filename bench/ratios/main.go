@@ -31,7 +31,7 @@ type target struct {
 	denominator string
 	unit        string
 	limit       float64
-	atLeast     bool // met when the ratio is >= limit; otherwise <= limit
+	atLeast     bool // met when the ratio is >= limit, otherwise when it is <= limit
 	strict      bool // met only when the ratio is strictly below limit
 }
 
