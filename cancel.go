@@ -29,9 +29,9 @@ func (inv *Invocation[T]) Cancel(cause error) bool {
 // starts the cancel function if there is work to stop.
 func (inv *Invocation[T]) beginStopLocked(from Status, e Event, err error) {
 	if e == EventTimeout {
-		inv.cause = &runError{kind: ErrTimedOut, detail: "after " + inv.task.Timeout.String()}
+		inv.cause = newRunError(ErrTimedOut, "after "+inv.task.Timeout.String(), nil, nil)
 	} else {
-		inv.cause = &runError{kind: ErrCanceled, err: err}
+		inv.cause = newRunError(ErrCanceled, "", err, nil)
 	}
 	// The work learns of the cancellation only now that it is recorded, so
 	// its return cannot overtake the StatusStopping transition.

@@ -107,6 +107,22 @@ type runError struct {
 	detail string // printed after the sentinel, such as "after 2s"
 	err    error  // the error or cause, or nil
 	prior  error  // the error the run had before, or nil
+
+	// wrapped holds the non-nil ones of kind, err and prior, so that
+	// Unwrap, which errors.Is calls at every step, allocates nothing.
+	wrapped [3]error
+	n       int
+}
+
+func newRunError(kind error, detail string, err, prior error) *runError {
+	e := &runError{kind: kind, detail: detail, err: err, prior: prior}
+	for _, w := range [...]error{kind, err, prior} {
+		if w != nil {
+			e.wrapped[e.n] = w
+			e.n++
+		}
+	}
+	return e
 }
 
 func (e *runError) Error() string {
@@ -124,15 +140,7 @@ func (e *runError) Error() string {
 }
 
 func (e *runError) Unwrap() []error {
-	errs := make([]error, 1, 3)
-	errs[0] = e.kind
-	if e.err != nil {
-		errs = append(errs, e.err)
-	}
-	if e.prior != nil {
-		errs = append(errs, e.prior)
-	}
-	return errs
+	return e.wrapped[:e.n:e.n]
 }
 
 // invalidError is the error of a run that Start rejected. It prints as

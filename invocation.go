@@ -340,7 +340,7 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		if e == EventInvalid {
 			inv.err = &invalidError{err: err}
 		} else {
-			inv.err = &runError{kind: ErrFailed, err: err}
+			inv.err = newRunError(ErrFailed, "", err, nil)
 		}
 	case StatusStopping:
 		inv.beginStopLocked(from, e, err)
@@ -354,20 +354,20 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		}
 	case StatusUnknown:
 		if e == EventStopTimeout {
-			inv.err = &runError{kind: ErrStopTimedOut, detail: "after " + inv.task.StopTimeout.String(),
-				prior: inv.cause}
+			inv.err = newRunError(ErrStopTimedOut, "after "+inv.task.StopTimeout.String(),
+				nil, inv.cause)
 			// The run is UNKNOWN before the cancel function's context ends,
 			// so a cancel function that returns ctx.Err() answers too late.
 			inv.endStopLocked(inv.err)
 		} else {
-			inv.err = &runError{kind: ErrStopFailed, err: err, prior: inv.cause}
+			inv.err = newRunError(ErrStopFailed, "", err, inv.cause)
 			inv.endStopLocked(nil)
 		}
 	case StatusAbandoned:
 		if e == EventPermanent {
-			inv.err = &runError{kind: ErrAbandoned, err: err}
+			inv.err = newRunError(ErrAbandoned, "", err, nil)
 		} else {
-			inv.err = &runError{kind: ErrAbandoned, err: err, prior: inv.err}
+			inv.err = newRunError(ErrAbandoned, "", err, inv.err)
 		}
 	}
 

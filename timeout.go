@@ -42,8 +42,7 @@ func (inv *Invocation[T]) onStopTimeout() {
 	var zero T
 	inv.mu.Lock()
 	if !inv.fireLocked(EventStopTimeout, zero, nil) {
-		inv.endStopLocked(&runError{kind: ErrStopTimedOut,
-			detail: "after " + inv.task.StopTimeout.String()})
+		inv.endStopLocked(newRunError(ErrStopTimedOut, "after "+inv.task.StopTimeout.String(), nil, nil))
 	}
 	inv.unlockAndDeliver()
 }
