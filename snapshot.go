@@ -11,9 +11,9 @@ import (
 // value for a user interface, a log line or a database row. It marshals to
 // JSON with errors as their messages, the result only for a
 // StatusCompleted run, and a late value only for a late work return.
-// Unmarshaling restores each error from its message, and the run's error
-// and cause still match the sentinels, such as [ErrCanceled], for the way
-// the run ended; the errors they wrapped are known only by their text.
+// Unmarshaling restores each error from its message. The run's error and
+// cause still match the sentinels, such as [ErrCanceled], for the way the
+// run ended, but the errors they wrapped are known only by their text.
 type Snapshot[T any] struct {
 	ID       string
 	Status   Status
