@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -377,4 +378,29 @@ func TestSnapshot_DecodedErrorsKeepSentinels(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTransition_JSONMatchesFieldTags(t *testing.T) {
+	// plain has the same fields and tags as Transition and no methods, so
+	// encoding/json marshals it by reflection.
+	type plain Transition
+	at := time.Date(2026, 12, 4, 17, 3, 4, 5, time.FixedZone("x", 3600))
+	for _, tr := range []Transition{
+		{From: 0, To: StatusStarting, Event: EventStart, ExitCode: ExitUnknown, At: at},
+		{From: StatusStopping, To: StatusUnknown, Event: EventStopTimeout, ExitCode: ExitCancelTimedOut, At: at.UTC()},
+	} {
+		got, err := json.Marshal(tr)
+		require.NoError(t, err)
+		want, err := json.Marshal(plain(tr))
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), string(got))
+
+		var back Transition
+		require.NoError(t, json.Unmarshal(got, &back))
+		assert.True(t, tr.At.Equal(back.At), "time round trip")
+		back.At = tr.At
+		assert.Equal(t, tr, back)
+	}
+	_, err := json.Marshal(Transition{To: Status(42), Event: EventStart})
+	assert.Error(t, err, "undefined status")
 }

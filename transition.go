@@ -179,3 +179,31 @@ func next(s Status, e Event) (rule, bool) {
 	r := table[s][e]
 	return r, r.to != 0
 }
+
+// MarshalJSON implements [json.Marshaler]. It writes the object that the
+// field tags describe without reflection, since every write of a run's
+// record marshals its whole history.
+func (t Transition) MarshalJSON() ([]byte, error) {
+	if t.From >= numStatuses || t.To >= numStatuses || t.ExitCode >= numExitCodes ||
+		t.Event == 0 || t.Event >= numEvents {
+		return nil, fmt.Errorf("task: invalid Transition %v -> %v on %v with %v",
+			t.From, t.To, t.Event, t.ExitCode)
+	}
+	if y := t.At.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("task: invalid Transition time %v: year outside [0,9999]", t.At)
+	}
+	// The names need no escaping: they are ASCII letters and underscores.
+	b := make([]byte, 0, 112)
+	b = append(b, `{"from":"`...)
+	b = append(b, t.From.String()...)
+	b = append(b, `","to":"`...)
+	b = append(b, t.To.String()...)
+	b = append(b, `","event":"`...)
+	b = append(b, eventNames[t.Event]...)
+	b = append(b, `","exit_code":"`...)
+	b = append(b, exitCodeNames[t.ExitCode]...)
+	b = append(b, `","at":"`...)
+	b = t.At.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `"}`...)
+	return b, nil
+}
