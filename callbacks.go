@@ -125,32 +125,25 @@ func (inv *Invocation[T]) unlockAndDeliver() {
 
 	r.run()
 	if drain {
-		inv.drain(nil, 0)
+		inv.drain(nil, 0, 0)
 	}
 }
 
 // drain runs queued callbacks until the queue is empty. If cur is not nil,
-// it is a notice already taken off the queue whose callback sets from
-// index set on have yet to run.
-func (inv *Invocation[T]) drain(cur *notice[T], set int) {
+// it is a notice already taken off the queue whose callbacks have yet to
+// run from callback number call of set number set on.
+func (inv *Invocation[T]) drain(cur *notice[T], set, call int) {
 	var n notice[T]
 	taken := cur != nil
 	if taken {
 		n = *cur
 	}
 	returned := false
+	running := 0 // the number, within its set, of the callback running
 	defer func() {
-		if returned {
-			return
+		if !returned {
+			inv.resumeAfterGoexit(&n, set, running)
 		}
-		// A callback called runtime.Goexit, which cannot be stopped. Run
-		// the remaining callbacks on the way out, since no other goroutine
-		// will.
-		p := &PanicError{Value: fmt.Errorf("callback %w", errGoexit), Stack: debug.Stack()}
-		inv.mu.Lock()
-		inv.rareLocked().panics = append(inv.rareLocked().panics, p)
-		inv.mu.Unlock()
-		inv.drain(&n, set+1)
 	}()
 	for {
 		if !taken {
@@ -168,7 +161,8 @@ func (inv *Invocation[T]) drain(cur *notice[T], set int) {
 			inv.mu.Unlock()
 		}
 		for ; set < len(inv.callbacks); set++ {
-			inv.notify(inv.callbacks[set], &n)
+			inv.notify(inv.callbacks[set], &n, call, &running)
+			call = 0
 		}
 		if n.closeDone {
 			close(inv.done)
@@ -177,77 +171,149 @@ func (inv *Invocation[T]) drain(cur *notice[T], set int) {
 	}
 }
 
-// notify runs the callbacks of cb that n names.
-func (inv *Invocation[T]) notify(cb *Callbacks[T], n *notice[T]) {
+// resumeAfterGoexit runs the callbacks after callback number running of set
+// number set for n, and the rest of the queue, once that callback called
+// runtime.Goexit, which cannot be stopped: they run on the way out, since
+// no other goroutine will.
+//
+//go:noinline
+func (inv *Invocation[T]) resumeAfterGoexit(n *notice[T], set, running int) {
+	inv.keepPanic(fmt.Errorf("callback %w", errGoexit))
+	inv.drain(n, set, running+1)
+}
+
+// keepPanic keeps the panic r of a callback in the snapshot. A nil r is a
+// callback that called runtime.Goexit, which drain records as it resumes.
+//
+//go:noinline
+func (inv *Invocation[T]) keepPanic(r any) {
+	if r == nil {
+		return
+	}
+	p := &PanicError{Value: r, Stack: debug.Stack()}
+	inv.mu.Lock()
+	inv.rareLocked().panics = append(inv.rareLocked().panics, p)
+	inv.mu.Unlock()
+}
+
+// hook names one callback field of Callbacks.
+type hook uint8
+
+const (
+	hookStarted hook = iota + 1
+	hookCompleted
+	hookFailed
+	hookCancelling
+	hookTimedOut
+	hookStopped
+	hookStopFailed
+	hookStopTimedOut
+	hookAbandoned
+	hookProgress
+	hookIgnored
+	hookChanged
+)
+
+// notify runs the callbacks of cb that n names, from callback number from
+// on, and keeps the number of the one running in *running.
+func (inv *Invocation[T]) notify(cb *Callbacks[T], n *notice[T], from int, running *int) {
+	var hooks [3]hook
+	k := 0
 	switch n.kind {
 	case noticeIgnored:
 		if cb.Ignored != nil {
-			inv.guard(func() { cb.Ignored(inv, n.ignored) })
+			hooks[k], k = hookIgnored, k+1
 		}
-		return
 	case noticeProgress:
 		if cb.Progress != nil {
-			inv.guard(func() { cb.Progress(inv, n.progress.Done, n.progress.Total) })
+			hooks[k], k = hookProgress, k+1
 		}
-		return
-	}
-	switch n.tr.To {
-	case StatusStarted:
-		if cb.Started != nil {
-			inv.guard(func() { cb.Started(inv) })
-		}
-	case StatusCompleted:
-		if cb.Completed != nil {
-			inv.guard(func() { cb.Completed(inv, n.value) })
-		}
-	case StatusFailed:
-		if cb.Failed != nil {
-			inv.guard(func() { cb.Failed(inv, n.err) })
-		}
-	case StatusStopping:
-		if n.tr.Event == EventTimeout && cb.TimedOut != nil {
-			inv.guard(func() { cb.TimedOut(inv) })
-		}
-		if cb.Cancelling != nil {
-			inv.guard(func() { cb.Cancelling(inv, n.err) })
-		}
-	case StatusStopped:
-		if cb.Stopped != nil {
-			inv.guard(func() { cb.Stopped(inv) })
-		}
-	case StatusUnknown:
-		if n.tr.ExitCode == ExitCancelTimedOut {
-			if cb.StopTimedOut != nil {
-				inv.guard(func() { cb.StopTimedOut(inv) })
+	case noticeTransition:
+		var named hook
+		switch n.tr.To {
+		case StatusStarted:
+			if cb.Started != nil {
+				named = hookStarted
 			}
-		} else if cb.StopFailed != nil {
-			inv.guard(func() { cb.StopFailed(inv, n.err) })
+		case StatusCompleted:
+			if cb.Completed != nil {
+				named = hookCompleted
+			}
+		case StatusFailed:
+			if cb.Failed != nil {
+				named = hookFailed
+			}
+		case StatusStopping:
+			if n.tr.Event == EventTimeout && cb.TimedOut != nil {
+				hooks[k], k = hookTimedOut, k+1
+			}
+			if cb.Cancelling != nil {
+				named = hookCancelling
+			}
+		case StatusStopped:
+			if cb.Stopped != nil {
+				named = hookStopped
+			}
+		case StatusUnknown:
+			if n.tr.ExitCode == ExitCancelTimedOut && cb.StopTimedOut != nil {
+				named = hookStopTimedOut
+			} else if n.tr.ExitCode != ExitCancelTimedOut && cb.StopFailed != nil {
+				named = hookStopFailed
+			}
+		case StatusAbandoned:
+			if cb.Abandoned != nil {
+				named = hookAbandoned
+			}
 		}
-	case StatusAbandoned:
-		if cb.Abandoned != nil {
-			inv.guard(func() { cb.Abandoned(inv, n.err) })
+		if named != 0 {
+			hooks[k], k = named, k+1
+		}
+		if cb.Changed != nil {
+			hooks[k], k = hookChanged, k+1
 		}
 	}
-	if cb.Changed != nil {
-		inv.guard(func() { cb.Changed(inv, n.tr) })
+	for i := from; i < k; i++ {
+		*running = i
+		inv.invoke(cb, n, hooks[i])
 	}
 }
 
-// guard runs fn and keeps a panic from it in the snapshot, so that a
-// failing callback never leaves the run stuck.
-func (inv *Invocation[T]) guard(fn func()) {
+// invoke runs one callback and keeps a panic from it in the snapshot, so
+// that a failing callback never leaves the run stuck. It takes the hook's
+// name, not a closure, to keep the frames of the delivering goroutine
+// small: growing its stack cost more than the callback.
+func (inv *Invocation[T]) invoke(cb *Callbacks[T], n *notice[T], h hook) {
 	returned := false
 	defer func() {
-		if returned {
-			return // recover is not free, even with no panic
-		}
-		if r := recover(); r != nil {
-			p := &PanicError{Value: r, Stack: debug.Stack()}
-			inv.mu.Lock()
-			inv.rareLocked().panics = append(inv.rareLocked().panics, p)
-			inv.mu.Unlock()
+		if !returned {
+			inv.keepPanic(recover()) // recover is not free, even with no panic
 		}
 	}()
-	fn()
+	switch h {
+	case hookStarted:
+		cb.Started(inv)
+	case hookCompleted:
+		cb.Completed(inv, n.value)
+	case hookFailed:
+		cb.Failed(inv, n.err)
+	case hookCancelling:
+		cb.Cancelling(inv, n.err)
+	case hookTimedOut:
+		cb.TimedOut(inv)
+	case hookStopped:
+		cb.Stopped(inv)
+	case hookStopFailed:
+		cb.StopFailed(inv, n.err)
+	case hookStopTimedOut:
+		cb.StopTimedOut(inv)
+	case hookAbandoned:
+		cb.Abandoned(inv, n.err)
+	case hookProgress:
+		cb.Progress(inv, n.progress.Done, n.progress.Total)
+	case hookIgnored:
+		cb.Ignored(inv, n.ignored)
+	case hookChanged:
+		cb.Changed(inv, n.tr)
+	}
 	returned = true
 }

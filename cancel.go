@@ -2,8 +2,6 @@ package task
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"time"
 )
 
@@ -76,11 +74,7 @@ func (inv *Invocation[T]) runCancel(ctx context.Context) {
 	)
 	defer func() {
 		if !returned {
-			if r := recover(); r != nil {
-				err = &PanicError{Value: r, Stack: debug.Stack()}
-			} else {
-				err = fmt.Errorf("cancel function %w", errGoexit)
-			}
+			err = abnormalExit(recover(), "cancel function")
 		}
 		e := EventConfirm
 		if err != nil {

@@ -3,6 +3,7 @@ package task
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // Sentinel errors. The error of a finished run matches, with [errors.Is],
@@ -39,6 +40,20 @@ var (
 // errGoexit is the error of a work or cancel function that ended its
 // goroutine without returning.
 var errGoexit = errors.New("exited without returning, as runtime.Goexit and t.FailNow do")
+
+// abnormalExit returns the error of a function, named by what, that
+// panicked with r or, if r is nil, called runtime.Goexit, which goes on
+// ending the goroutine once the deferred call returns. It is kept out of
+// the deferred calls so that their frames, which every run pays for, stay
+// small.
+//
+//go:noinline
+func abnormalExit(r any, what string) error {
+	if r != nil {
+		return &PanicError{Value: r, Stack: debug.Stack()}
+	}
+	return fmt.Errorf("%s %w", what, errGoexit)
+}
 
 // PanicError is a panic recovered from a work function, a cancel function
 // or a callback.

@@ -3,7 +3,6 @@ package task
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -232,15 +231,11 @@ func (inv *Invocation[T]) run() {
 	)
 	defer func() {
 		if !returned {
-			// Either a panic, which recover stops here, or runtime.Goexit,
-			// which goes on ending the goroutine once this returns.
-			if r := recover(); r != nil {
-				err = &PanicError{Value: r, Stack: debug.Stack()}
-			} else if called {
-				err = fmt.Errorf("work function %w", errGoexit)
-			} else {
-				err = fmt.Errorf("a Started callback %w", errGoexit)
+			what := "a Started callback"
+			if called {
+				what = "work function"
 			}
+			err = abnormalExit(recover(), what)
 		}
 		inv.workReturned(value, err)
 	}()
@@ -334,8 +329,34 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 	inv.historyLen++
 
 	switch to {
+	case StatusStarting, StatusStarted:
 	case StatusCompleted:
 		inv.result = value
+	default:
+		inv.enterLocked(from, to, e, err)
+	}
+
+	finishes := to.Finished() && !inv.finished
+	if finishes {
+		inv.finished, inv.finishedAt = true, now
+		inv.releasePending = true
+	}
+	if len(inv.callbacks) == 0 {
+		return // takeReleaseLocked closes Done
+	}
+
+	inv.queueTransitionLocked(st, finishes, value)
+}
+
+// enterLocked sets the error of a run that enters status to, and applies
+// the effects of entering or leaving StatusStopping. It is kept out of
+// moveLocked so that the common transitions run in a small stack frame:
+// the work's goroutine starts with a small stack, and growing it cost more
+// than a whole run.
+//
+//go:noinline
+func (inv *Invocation[T]) enterLocked(from, to Status, e Event, err error) {
+	switch to {
 	case StatusFailed:
 		if e == EventInvalid {
 			inv.err = &invalidError{err: err}
@@ -371,17 +392,14 @@ func (inv *Invocation[T]) moveLocked(to Status, e Event, code ExitCode, setCode 
 		}
 	}
 
-	finishes := to.Finished() && !inv.finished
-	if finishes {
-		inv.finished, inv.finishedAt = true, now
-		inv.releasePending = true
-	}
-	if len(inv.callbacks) == 0 {
-		return // takeReleaseLocked closes Done
-	}
+}
 
+// queueTransitionLocked queues the callbacks of the transition st.
+//
+//go:noinline
+func (inv *Invocation[T]) queueTransitionLocked(st step, finishes bool, value T) {
 	n := notice[T]{kind: noticeTransition, tr: inv.transition(st), closeDone: finishes}
-	switch to {
+	switch st.to {
 	case StatusCompleted:
 		n.value = value
 	case StatusStopping:
