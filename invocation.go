@@ -76,8 +76,8 @@ func (inv *Invocation[T]) rareLocked() *rareState[T] {
 	return inv.rare
 }
 
-// Progress is what the work last reported of its progress, in units of
-// its choosing. Total is zero when the work does not know it.
+// Progress is the work's last report of its progress, in units of its
+// choosing. Total is zero when the work does not know it.
 type Progress struct {
 	Done  int64 `json:"done"`
 	Total int64 `json:"total"`
@@ -378,7 +378,7 @@ func (inv *Invocation[T]) enterLocked(from, to Status, e Event, err error) {
 			inv.err = newRunError(ErrStopTimedOut, "after "+inv.task.StopTimeout.String(),
 				nil, inv.cause)
 			// The run is UNKNOWN before the cancel function's context ends,
-			// so a cancel function that returns ctx.Err() answers too late.
+			// so a cancel function that returns ctx.Err() returns too late.
 			inv.endStopLocked(inv.err)
 		} else {
 			inv.err = newRunError(ErrStopFailed, "", err, inv.cause)
