@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasklife/task"
+	"github.com/tasklife/task/internal/syncbuf"
 	"github.com/tasklife/task/tasktest"
 )
 
@@ -189,7 +190,7 @@ func TestLogCallbacks(t *testing.T) {
 		}
 	})
 	t.Run("levels below the handler skipped", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		inv := task.Task[int]{Work: task.Func(func(context.Context) (int, error) { return 1, nil })}.
 			Start(context.Background(), task.WithCallbacks(task.LogCallbacks[int](l)))
@@ -204,23 +205,4 @@ func TestLogCallbacks(t *testing.T) {
 		_, err := inv.Wait(context.Background())
 		assert.NoError(t, err)
 	})
-}
-
-// syncBuffer is a bytes buffer safe for the goroutines of a run.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tasklife/task/internal/syncbuf"
 	taskriver "github.com/tasklife/task/river"
 )
 
@@ -179,7 +179,7 @@ type workerProcess struct {
 	done   chan struct{} // closed when the process has exited
 	err    error         // how the process exited; set before done is closed
 	killed bool          // the test killed the process on purpose
-	output *lockedBuffer
+	output *syncbuf.Buffer
 }
 
 // startWorker starts a worker process on dsn and returns once its River
@@ -188,7 +188,7 @@ func startWorker(t *testing.T, dsn, id string) *workerProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+id, dsnEnv+"="+dsn)
-	output := &lockedBuffer{}
+	output := &syncbuf.Buffer{}
 	cmd.Stderr = output
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -252,23 +252,6 @@ func (w *workerProcess) stop(t *testing.T) {
 	if !w.killed && w.err != nil {
 		t.Errorf("worker %s exited with %v", w.id, w.err)
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // runWorkerProcess is the main function of a worker process.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tasklife/task"
+	"github.com/tasklife/task/internal/syncbuf"
 	"github.com/tasklife/task/tasktest"
 )
 
@@ -194,27 +194,8 @@ func TestFetcher_Loopback(t *testing.T) {
 	rec.RequireExitCode(t, task.ExitTimedOut)
 }
 
-// lockedBuffer is a buffer that the run's goroutines may write while the
-// test writes too, since a late event can be logged after Wait returns.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRun(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	require.NoError(t, run(context.Background(), &out, 50*time.Millisecond))
 	assert.Contains(t, out.String(), `msg="task transition" invocation_id=report-7 status=STOPPING`)
 	assert.Contains(t, out.String(), "status STOPPED, exit code timedOut\n")
