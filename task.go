@@ -145,6 +145,11 @@ func (t Task[T]) Start(ctx context.Context, opts ...Option) *Invocation[T] {
 
 // detach returns a context with the values of ctx and none of its
 // cancellation, since the run itself decides when its work sees an end.
+//
+// NOTE: the work's context therefore reports no deadline, neither the
+// parent's nor Start plus Timeout, so code that propagates deadlines (gRPC
+// clients, net.Dialer) does not see one. Reporting it would let a socket
+// deadline fail the work just before the run's timer stops it.
 func detach(ctx context.Context) context.Context {
 	if ctx.Done() == nil {
 		return ctx
