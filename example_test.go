@@ -24,7 +24,7 @@ func Example() {
 }
 
 // A work function that returns an error fails the run; one that returns an
-// error wrapped by Permanent abandons it, so that nobody retries it.
+// error wrapped by Permanent abandons it, so that it is never retried.
 func Example_fail() {
 	errBadRecord := errors.New("record 7: missing id")
 	tk := task.Task[int]{Work: task.Func(func(context.Context) (int, error) {

@@ -2,7 +2,7 @@ package task
 
 import "fmt"
 
-// ExitCode says why a run ended, apart from the [Status] it ended in: a
+// ExitCode is the reason a run ended, apart from the [Status] it ended in: a
 // run that is [StatusStopped] may have been cancelled or timed out.
 type ExitCode uint8
 

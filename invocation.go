@@ -201,7 +201,7 @@ func (inv *Invocation[T]) ReportProgress(done, total int64) bool {
 
 // Abandon gives a finished, unsuccessful run its final verdict: it moves a
 // StatusFailed, StatusStopped or StatusUnknown run to [StatusAbandoned],
-// keeping its exit code, so that nobody retries it. The run's error then
+// keeping its exit code, so that it is never retried. The run's error then
 // matches [ErrAbandoned], reason and the earlier error. Abandon returns
 // true if it made that change. A run that is still going, completed or
 // already abandoned is left alone and the call reaches the Ignored

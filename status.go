@@ -2,7 +2,7 @@ package task
 
 import "fmt"
 
-// Status is where a run stands. The values and their spellings are Spring
+// Status is the state of a run. The values and their spellings are Spring
 // Batch's batch statuses, less the ones that need a job repository.
 //
 // The zero Status means "no status yet". No caller sees it once
@@ -40,7 +40,7 @@ const (
 	StatusStopped
 
 	// StatusUnknown means the cancel function failed or ran past
-	// StopTimeout, so nobody knows whether the work still runs. Only
+	// StopTimeout, so it is not known whether the work still runs. Only
 	// [Invocation.Abandon] leaves it.
 	StatusUnknown
 

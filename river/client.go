@@ -78,7 +78,7 @@ func (c *Client[TTx, T]) StartTx(ctx context.Context, tx TTx, args river.JobArgs
 	return res.Job.ID, nil
 }
 
-// Get reads the run of job id as it stands in the database now. The error
+// Get reads the run of job id as it is in the database now. The error
 // of a job that does not exist names id and matches river.ErrNotFound.
 func (c *Client[TTx, T]) Get(ctx context.Context, id int64) (*Run[T], error) {
 	job, err := c.river.JobGet(ctx, id)
@@ -116,7 +116,7 @@ func (c *Client[TTx, T]) Wait(ctx context.Context, id int64) (*Run[T], error) {
 	}
 }
 
-// Cancel asks River to cancel job id and returns the run as it stands
+// Cancel asks River to cancel job id and returns the run as it is
 // right after. A job still in the queue is cancelled at once and never
 // runs. A running job's worker learns of it through River's control
 // notifications (LISTEN/NOTIFY on PostgreSQL). It cancels the run, whose

@@ -185,7 +185,7 @@ func run(ctx context.Context, out io.Writer, timeout time.Duration) error {
 	select {
 	case <-answered:
 	case <-time.After(2 * f.StopTimeout):
-		return fmt.Errorf("cancel function did not answer within %v", 2*f.StopTimeout)
+		return fmt.Errorf("cancel function did not return within %v", 2*f.StopTimeout)
 	}
 	fmt.Fprintf(out, "upstream dropped jobs %q\n", up.deletedIDs())
 	return nil
