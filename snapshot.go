@@ -4,16 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Snapshot is one consistent read of everything about a run, as a plain
 // value for a user interface, a log line or a database row. It marshals to
 // JSON with errors as their messages, the result only for a
-// StatusCompleted run, and a late value only for a late work return.
-// Unmarshaling restores each error from its message. The run's error and
-// cause still match the sentinels, such as [ErrCanceled], for the way the
-// run ended, but the errors they wrapped are known only by their text.
+// StatusCompleted run, and a late value only for a late work return; zero
+// progress and a false WorkRunning are left out. Unmarshaling restores
+// each error from its message. The run's error and cause still match the
+// sentinels, such as [ErrCanceled], for the way the run ended, but the
+// errors they wrapped are known only by their text.
 type Snapshot[T any] struct {
 	ID       string
 	Status   Status
@@ -80,11 +83,11 @@ type snapshotJSON[T any] struct {
 	Result      *T            `json:"result,omitempty"` // only for StatusCompleted
 	Err         string        `json:"error,omitempty"`
 	Cause       string        `json:"cause,omitempty"`
-	Progress    Progress      `json:"progress"`
+	Progress    Progress      `json:"progress,omitzero"`
 	StartedAt   time.Time     `json:"started_at"`
 	FinishedAt  time.Time     `json:"finished_at,omitzero"`
 	History     []Transition  `json:"history"`
-	WorkRunning bool          `json:"work_running"`
+	WorkRunning bool          `json:"work_running,omitempty"`
 	Late        []ignoredJSON `json:"late,omitempty"`
 	LateOmitted int           `json:"late_omitted,omitempty"`
 	Panics      []panicJSON   `json:"panics,omitempty"`
@@ -103,35 +106,205 @@ type panicJSON struct {
 	Stack string `json:"stack"`
 }
 
-// MarshalJSON implements [json.Marshaler].
+// MarshalJSON implements [json.Marshaler]. It writes the object that
+// snapshotJSON's field tags describe, byte for byte as encoding/json would,
+// but without reflection except for the result and late values: a store
+// such as the River runner marshals a snapshot on every write of a run.
 func (s Snapshot[T]) MarshalJSON() ([]byte, error) {
-	out := snapshotJSON[T]{
-		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode,
-		Err: errorText(s.Err), Cause: errorText(s.Cause), Progress: s.Progress,
-		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, History: s.History,
-		WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted,
+	if s.Status >= numStatuses || s.ExitCode >= numExitCodes {
+		return nil, fmt.Errorf("task: invalid Snapshot status %v with %v", s.Status, s.ExitCode)
 	}
+	b := make([]byte, 0, 320+128*len(s.History))
+	b = append(b, `{"id":`...)
+	b = appendString(b, s.ID)
+	b = append(b, `,"status":"`...)
+	b = append(b, s.Status.String()...)
+	b = append(b, `","exit_code":"`...)
+	b = append(b, exitCodeNames[s.ExitCode]...)
+	b = append(b, '"')
 	if s.Status == StatusCompleted {
-		out.Result = &s.Result
-	}
-	if out.History == nil {
-		out.History = []Transition{}
-	}
-	for _, ig := range s.Late {
-		late := ignoredJSON{Event: ig.Event, Status: ig.Status, Err: errorText(ig.Err), At: ig.At}
-		if ig.Event.fromWork() {
-			value, err := json.Marshal(ig.Value)
-			if err != nil {
-				return nil, fmt.Errorf("task: marshal late %s value: %w", ig.Event, err)
-			}
-			late.Value = value
+		b = append(b, `,"result":`...)
+		var err error
+		if b, err = appendValue(b, s.Result); err != nil {
+			return nil, fmt.Errorf("task: marshal result: %w", err)
 		}
-		out.Late = append(out.Late, late)
 	}
-	for _, p := range s.Panics {
-		out.Panics = append(out.Panics, panicJSON{Value: fmt.Sprint(p.Value), Stack: string(p.Stack)})
+	if text := errorText(s.Err); text != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, text)
 	}
-	return json.Marshal(out)
+	if text := errorText(s.Cause); text != "" {
+		b = append(b, `,"cause":`...)
+		b = appendString(b, text)
+	}
+	if s.Progress != (Progress{}) {
+		b = append(b, `,"progress":{"done":`...)
+		b = strconv.AppendInt(b, s.Progress.Done, 10)
+		b = append(b, `,"total":`...)
+		b = strconv.AppendInt(b, s.Progress.Total, 10)
+		b = append(b, '}')
+	}
+	b = append(b, `,"started_at":`...)
+	var err error
+	if b, err = appendTime(b, s.StartedAt); err != nil {
+		return nil, err
+	}
+	if !s.FinishedAt.IsZero() {
+		b = append(b, `,"finished_at":`...)
+		if b, err = appendTime(b, s.FinishedAt); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `,"history":[`...)
+	for i, t := range s.History {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = t.appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, ']')
+	if s.WorkRunning {
+		b = append(b, `,"work_running":true`...)
+	}
+	if len(s.Late) > 0 {
+		b = append(b, `,"late":[`...)
+		for i := range s.Late {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendIgnored(b, &s.Late[i]); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	}
+	if s.LateOmitted != 0 {
+		b = append(b, `,"late_omitted":`...)
+		b = strconv.AppendInt(b, int64(s.LateOmitted), 10)
+	}
+	if len(s.Panics) > 0 {
+		b = append(b, `,"panics":[`...)
+		for i, p := range s.Panics {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"value":`...)
+			b = appendString(b, fmt.Sprint(p.Value))
+			b = append(b, `,"stack":`...)
+			b = appendString(b, string(p.Stack))
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendIgnored appends ig as an ignoredJSON object.
+func appendIgnored[T any](b []byte, ig *Ignored[T]) ([]byte, error) {
+	if ig.Event == 0 || ig.Event >= numEvents || ig.Status >= numStatuses {
+		return nil, fmt.Errorf("task: invalid late event %v in %v", ig.Event, ig.Status)
+	}
+	b = append(b, `{"event":"`...)
+	b = append(b, eventNames[ig.Event]...)
+	b = append(b, `","status":"`...)
+	b = append(b, ig.Status.String()...)
+	b = append(b, '"')
+	if ig.Event.fromWork() {
+		b = append(b, `,"value":`...)
+		var err error
+		if b, err = appendValue(b, ig.Value); err != nil {
+			return nil, fmt.Errorf("task: marshal late %s value: %w", ig.Event, err)
+		}
+	}
+	if text := errorText(ig.Err); text != "" {
+		b = append(b, `,"error":`...)
+		b = appendString(b, text)
+	}
+	b = append(b, `,"at":`...)
+	b, err := appendTime(b, ig.At)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// appendValue appends the JSON of v. A string, the most common result,
+// skips the reflection of json.Marshal.
+func appendValue[T any](b []byte, v T) ([]byte, error) {
+	if s, ok := any(v).(string); ok {
+		return appendString(b, s), nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, data...), nil
+}
+
+// appendTime appends t as time.Time's MarshalJSON writes it.
+func appendTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("task: invalid time %v: year outside [0,9999]", t)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json escapes
+// it: quotes, backslashes and control characters, the HTML characters <, >
+// and &, U+2028 and U+2029, and each byte of invalid UTF-8 as U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0 // s[start:i] is still to be copied
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON implements [json.Unmarshaler].

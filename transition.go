@@ -96,7 +96,7 @@ func (e *Event) UnmarshalText(text []byte) error {
 
 // Transition is one change of status, as the history of a run records it.
 type Transition struct {
-	From     Status    `json:"from"` // zero for the first transition
+	From     Status    `json:"from,omitempty"` // zero for the first transition
 	To       Status    `json:"to"`
 	Event    Event     `json:"event"`
 	ExitCode ExitCode  `json:"exit_code"` // the exit code after the change
@@ -184,6 +184,11 @@ func next(s Status, e Event) (rule, bool) {
 // field tags describe without reflection, since every write of a run's
 // record marshals its whole history.
 func (t Transition) MarshalJSON() ([]byte, error) {
+	return t.appendJSON(make([]byte, 0, 112))
+}
+
+// appendJSON appends the JSON object of t to b.
+func (t Transition) appendJSON(b []byte) ([]byte, error) {
 	if t.From >= numStatuses || t.To >= numStatuses || t.ExitCode >= numExitCodes ||
 		t.Event == 0 || t.Event >= numEvents {
 		return nil, fmt.Errorf("task: invalid Transition %v -> %v on %v with %v",
@@ -193,10 +198,13 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("task: invalid Transition time %v: year outside [0,9999]", t.At)
 	}
 	// The names need no escaping: they are ASCII letters and underscores.
-	b := make([]byte, 0, 112)
-	b = append(b, `{"from":"`...)
-	b = append(b, t.From.String()...)
-	b = append(b, `","to":"`...)
+	b = append(b, '{')
+	if t.From != 0 {
+		b = append(b, `"from":"`...)
+		b = append(b, t.From.String()...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"to":"`...)
 	b = append(b, t.To.String()...)
 	b = append(b, `","event":"`...)
 	b = append(b, eventNames[t.Event]...)
@@ -204,6 +212,5 @@ func (t Transition) MarshalJSON() ([]byte, error) {
 	b = append(b, exitCodeNames[t.ExitCode]...)
 	b = append(b, `","at":"`...)
 	b = t.At.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `"}`...)
-	return b, nil
+	return append(b, `"}`...), nil
 }
