@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -33,74 +35,129 @@ type liveSource interface {
 	state() *liveState
 }
 
-// liveState is the part of a run that its live writer tracks. All fields
-// but jobID are guarded by the writer's mu.
+// liveState is the part of a run that its live writer tracks. Fields
+// other than jobID and due are guarded by the writer's mu.
 type liveState struct {
-	jobID   int64
+	jobID int64
+
+	// due is set once the live delay has passed or the attempt has
+	// returned to River. Until then a change is not posted: the writer
+	// reads the run's latest state when the delay ends, and River's
+	// update carries it when the attempt returns first. Reading it needs
+	// no lock, so the callbacks of a short run never take the writer's.
+	due atomic.Bool
+
 	queued  bool          // in liveWriter.pending
 	writing bool          // a write of this run's row is in progress
 	written chan struct{} // closed when the write in progress ends; nil if none waits
 	closed  bool          // the attempt has returned to River
 	late    bool          // a late write is running
 	dirty   bool          // an event arrived after the late write read the run
-	due     bool          // the live delay has passed, so a change is written at once
-	delay   *time.Timer   // ends the live delay; nil before the first change
+}
+
+// waitingRun is a run in its live delay, which ends at end.
+type waitingRun struct {
+	run liveSource
+	end time.Time
 }
 
 // liveWriter writes the records of running runs to their job rows, for
-// one River client. A transition marks its run pending. One goroutine,
-// started on demand and gone once nothing is pending, writes every pending
-// run's current record in one transaction, then the runs that became
-// pending meanwhile, and so on. So a run's row is written as soon as the
-// writer is free, and a run that changes faster than the database can take
-// is written in its latest state, with the transitions it skipped still in
-// its history.
-type liveWriter[TTx any] struct {
-	client *river.Client[TTx]
+// one River client. A run's live delay starts when its attempt begins. All
+// runs in their delay share one timer, so a short job costs no timer of
+// its own.
+//
+// A change after the delay marks its run pending. One goroutine, started
+// on demand and gone once nothing is pending, writes every pending run's
+// current record in one transaction, then the runs that became pending
+// meanwhile, and so on. So a run's row is written as soon as the writer is
+// free. A run that changes faster than the database can take is written in
+// its latest state, and its history still holds the transitions it
+// skipped.
+type liveWriter struct {
+	store  liveStore
 	logger *slog.Logger
-	delay  time.Duration // before the first write of a run; no delay if not positive
+	delay  time.Duration // before the first write of a run; none if not positive
 
-	mu      sync.Mutex // guards pending, running and the liveState of every run
+	mu      sync.Mutex // guards the fields below and the liveState of every run
 	pending []liveSource
 	running bool // the flush goroutine runs
+
+	// waiting holds the runs in their live delay, in the order their
+	// delays end. A run whose attempt returned stays until its delay ends.
+	waiting []waitingRun
+	timer   *time.Timer // fires when the first waiting run's delay ends
+	armed   bool        // timer is set
 }
 
-func newLiveWriter[TTx any](client *river.Client[TTx], logger *slog.Logger, delay time.Duration) *liveWriter[TTx] {
-	return &liveWriter[TTx]{client: client, logger: logger, delay: delay}
+func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration) *liveWriter {
+	return &liveWriter{store: store, logger: logger, delay: delay}
 }
 
-// post marks r as changed. It never blocks on the database. The first
-// change of a run only arms a timer for the live delay, and the changes
-// until it fires wait for it: a run that finishes sooner is never written
-// live, which spares the database a write for each short job.
-func (w *liveWriter[TTx]) post(r liveSource) {
-	st := r.state()
-	w.mu.Lock()
-	switch {
-	case st.closed:
-		w.postLateLocked(r)
-		w.mu.Unlock()
-		return
-	case !st.due && w.delay > 0:
-		if st.delay == nil {
-			st.delay = time.AfterFunc(w.delay, func() { w.endDelay(r) })
-		}
-		w.mu.Unlock()
+// begin starts the live delay of r, before its run starts. With no delay,
+// every change of r is written at once.
+func (w *liveWriter) begin(r liveSource) {
+	if w.delay <= 0 {
+		r.state().due.Store(true)
 		return
 	}
-	start := w.queueLocked(r)
+	end := time.Now().Add(w.delay)
+	w.mu.Lock()
+	w.waiting = append(w.waiting, waitingRun{run: r, end: end})
+	if !w.armed {
+		w.armed = true
+		if w.timer == nil {
+			w.timer = time.AfterFunc(w.delay, w.endDelays)
+		} else {
+			w.timer.Reset(w.delay)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// endDelays ends the live delay of every waiting run whose delay is over,
+// and queues the write of those still running.
+func (w *liveWriter) endDelays() {
+	now := time.Now()
+	w.mu.Lock()
+	start := false
+	over := 0
+	for _, wr := range w.waiting {
+		if wr.end.After(now) {
+			break
+		}
+		over++
+		st := wr.run.state()
+		if st.closed {
+			continue
+		}
+		st.due.Store(true)
+		start = w.queueLocked(wr.run) || start
+	}
+	clear(w.waiting[:over])
+	w.waiting = w.waiting[over:]
+	if len(w.waiting) > 0 {
+		w.timer.Reset(w.waiting[0].end.Sub(now))
+	} else {
+		w.armed = false
+	}
 	w.mu.Unlock()
 
 	if start {
-		go w.flush()
+		w.flush()
 	}
 }
 
-func (w *liveWriter[TTx]) endDelay(r liveSource) {
+// post marks r as changed. It never blocks on the database. A change
+// during the live delay is left to the end of the delay, or to River's
+// update if the attempt returns first.
+func (w *liveWriter) post(r liveSource) {
 	st := r.state()
+	if !st.due.Load() {
+		return
+	}
 	w.mu.Lock()
-	st.due = true
 	if st.closed {
+		w.postLateLocked(r)
 		w.mu.Unlock()
 		return
 	}
@@ -114,7 +171,7 @@ func (w *liveWriter[TTx]) endDelay(r liveSource) {
 
 // queueLocked adds r to the pending runs, and reports whether the caller
 // must start the flush goroutine.
-func (w *liveWriter[TTx]) queueLocked(r liveSource) bool {
+func (w *liveWriter) queueLocked(r liveSource) bool {
 	st := r.state()
 	if !st.queued {
 		st.queued = true
@@ -126,18 +183,16 @@ func (w *liveWriter[TTx]) queueLocked(r liveSource) bool {
 }
 
 // close ends the live writes of r when its attempt returns to River, which
-// then writes the final record with the attempt's outcome. A pending write,
-// or one waiting for the live delay, is dropped. A write in progress is waited for, because River's final
+// then writes the final record with the attempt's outcome. A pending write
+// is dropped. A write in progress is waited for, because River's final
 // update must come after it: on PostgreSQL the uncommitted write holds the
 // row lock, which orders River's update after it, and on SQLite the one
-// connection does the same.
-func (w *liveWriter[TTx]) close(r liveSource) {
+// connection does the same. Changes after close take the late path.
+func (w *liveWriter) close(r liveSource) {
 	st := r.state()
 	w.mu.Lock()
 	st.closed = true
-	if st.delay != nil {
-		st.delay.Stop()
-	}
+	st.due.Store(true)
 	var wait chan struct{}
 	if st.writing {
 		if st.written == nil {
@@ -152,7 +207,7 @@ func (w *liveWriter[TTx]) close(r liveSource) {
 	}
 }
 
-func (w *liveWriter[TTx]) flush() {
+func (w *liveWriter) flush() {
 	for {
 		w.mu.Lock()
 		batch := make([]liveSource, 0, min(len(w.pending), maxBatch))
@@ -182,19 +237,17 @@ func (w *liveWriter[TTx]) flush() {
 	}
 }
 
-func (w *liveWriter[TTx]) writeBatch(batch []liveSource) {
+func (w *liveWriter) writeBatch(batch []liveSource) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 
-	driver := w.client.Driver()
-	execTx, err := driver.GetExecutor().Begin(ctx)
+	tx, err := w.store.begin(ctx)
 	if err != nil {
 		w.logger.ErrorContext(ctx, "taskriver: begin live write failed",
 			slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
 		return
 	}
-	defer func() { _ = execTx.Rollback(ctx) }()
-	tx := driver.UnwrapTx(execTx)
+	defer func() { _ = tx.rollback(ctx) }()
 
 	for _, r := range batch {
 		// A run that has finished is about to return to River, which
@@ -214,7 +267,10 @@ func (w *liveWriter[TTx]) writeBatch(batch []liveSource) {
 		st.writing = true
 		w.mu.Unlock()
 
-		err := w.update(ctx, tx, r)
+		record, err := r.current()
+		if err == nil && record != nil {
+			err = tx.update(ctx, st.jobID, record)
+		}
 
 		w.mu.Lock()
 		st.writing = false
@@ -229,19 +285,10 @@ func (w *liveWriter[TTx]) writeBatch(batch []liveSource) {
 			return
 		}
 	}
-	if err := execTx.Commit(ctx); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		w.logger.ErrorContext(ctx, "taskriver: commit live write failed",
 			slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
 	}
-}
-
-func (w *liveWriter[TTx]) update(ctx context.Context, tx TTx, r liveSource) error {
-	record, err := r.current()
-	if err != nil || record == nil {
-		return err
-	}
-	_, err = w.client.JobUpdateTx(ctx, tx, r.state().jobID, &river.JobUpdateParams{Output: record})
-	return err
 }
 
 // postLateLocked handles an event that arrived after the attempt returned
@@ -249,7 +296,7 @@ func (w *liveWriter[TTx]) update(ctx context.Context, tx TTx, r liveSource) erro
 // context. Its record must land after River's final update, so a goroutine
 // waits for River to file the attempt, then writes the run's latest record,
 // and writes again if more events arrived meanwhile.
-func (w *liveWriter[TTx]) postLateLocked(r liveSource) {
+func (w *liveWriter) postLateLocked(r liveSource) {
 	st := r.state()
 	if st.late {
 		st.dirty = true
@@ -259,7 +306,7 @@ func (w *liveWriter[TTx]) postLateLocked(r liveSource) {
 	go w.writeLate(r)
 }
 
-func (w *liveWriter[TTx]) writeLate(r liveSource) {
+func (w *liveWriter) writeLate(r liveSource) {
 	st := r.state()
 	ctx, cancel := context.WithTimeout(context.Background(), lateWriteTimeout)
 	defer cancel()
@@ -274,7 +321,7 @@ func (w *liveWriter[TTx]) writeLate(r liveSource) {
 		if record, err = r.current(); err != nil {
 			break
 		}
-		_, err = w.client.JobUpdate(ctx, st.jobID, &river.JobUpdateParams{Output: record})
+		err = w.store.update(ctx, st.jobID, record)
 		if err != nil {
 			break
 		}
@@ -301,16 +348,13 @@ func (w *liveWriter[TTx]) writeLate(r liveSource) {
 // running again on another worker when a late write of the stopped attempt
 // lands. That write then replaces the new attempt's record until the new
 // attempt writes again, because nothing orders the two writes.
-func (w *liveWriter[TTx]) awaitFiled(ctx context.Context, jobID int64) error {
+func (w *liveWriter) awaitFiled(ctx context.Context, jobID int64) error {
 	ticker := time.NewTicker(latePollInterval)
 	defer ticker.Stop()
 	for {
-		job, err := w.client.JobGet(ctx, jobID)
-		if err != nil {
+		running, err := w.store.running(ctx, jobID)
+		if err != nil || !running {
 			return err
-		}
-		if job.State != rivertype.JobStateRunning {
-			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -319,3 +363,64 @@ func (w *liveWriter[TTx]) awaitFiled(ctx context.Context, jobID int64) error {
 		}
 	}
 }
+
+// liveStore is where the live writer writes: the jobs of one River client,
+// or a fake in this package's tests.
+type liveStore interface {
+	// begin starts a transaction for a batch of writes.
+	begin(ctx context.Context) (liveTx, error)
+	// update writes the record of job jobID outside a transaction.
+	update(ctx context.Context, jobID int64, record *recordJSON) error
+	// running reports whether River still has job jobID in its running
+	// state.
+	running(ctx context.Context, jobID int64) (bool, error)
+}
+
+// liveTx is one transaction of a liveStore.
+type liveTx interface {
+	update(ctx context.Context, jobID int64, record *recordJSON) error
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}
+
+// riverStore writes through a River client's JobUpdate, which stores the
+// record as the job's output.
+type riverStore[TTx any] struct {
+	client *river.Client[TTx]
+}
+
+func (s riverStore[TTx]) begin(ctx context.Context) (liveTx, error) {
+	driver := s.client.Driver()
+	exec, err := driver.GetExecutor().Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return riverTx[TTx]{client: s.client, exec: exec, tx: driver.UnwrapTx(exec)}, nil
+}
+
+func (s riverStore[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
+	_, err := s.client.JobUpdate(ctx, jobID, &river.JobUpdateParams{Output: record})
+	return err
+}
+
+func (s riverStore[TTx]) running(ctx context.Context, jobID int64) (bool, error) {
+	job, err := s.client.JobGet(ctx, jobID)
+	if err != nil {
+		return false, err
+	}
+	return job.State == rivertype.JobStateRunning, nil
+}
+
+type riverTx[TTx any] struct {
+	client *river.Client[TTx]
+	exec   riverdriver.ExecutorTx
+	tx     TTx
+}
+
+func (t riverTx[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
+	_, err := t.client.JobUpdateTx(ctx, t.tx, jobID, &river.JobUpdateParams{Output: record})
+	return err
+}
+
+func (t riverTx[TTx]) commit(ctx context.Context) error   { return t.exec.Commit(ctx) }
+func (t riverTx[TTx]) rollback(ctx context.Context) error { return t.exec.Rollback(ctx) }

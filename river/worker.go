@@ -148,6 +148,7 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	)
 	opts = append(opts, w.options...)
 
+	writer.begin(r)
 	inv := w.task.Start(ctx, opts...)
 	<-inv.Done()
 
@@ -201,12 +202,12 @@ func attemptResult[T any](s task.Snapshot[T]) error {
 	}
 }
 
-func (w *Worker[TTx, A, T]) writerFor(client *river.Client[TTx]) *liveWriter[TTx] {
+func (w *Worker[TTx, A, T]) writerFor(client *river.Client[TTx]) *liveWriter {
 	if writer, ok := w.writers.Load(client); ok {
-		return writer.(*liveWriter[TTx])
+		return writer.(*liveWriter)
 	}
-	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(client, w.logger, w.liveDelay))
-	return writer.(*liveWriter[TTx])
+	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(riverStore[TTx]{client}, w.logger, w.liveDelay))
+	return writer.(*liveWriter)
 }
 
 // InvocationID returns the ID the worker gives the run of one attempt of a
