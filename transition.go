@@ -95,11 +95,13 @@ func (e *Event) UnmarshalText(text []byte) error {
 }
 
 // Transition is one change of status, as the history of a run records it.
+// Its JSON leaves out the zero From of the first transition and the
+// ExitUnknown exit code of a run that has not ended.
 type Transition struct {
 	From     Status    `json:"from,omitempty"` // zero for the first transition
 	To       Status    `json:"to"`
 	Event    Event     `json:"event"`
-	ExitCode ExitCode  `json:"exit_code"` // the exit code after the change
+	ExitCode ExitCode  `json:"exit_code,omitempty"` // the exit code after the change
 	At       time.Time `json:"at"`
 }
 
@@ -208,8 +210,10 @@ func (t Transition) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, t.To.String()...)
 	b = append(b, `","event":"`...)
 	b = append(b, eventNames[t.Event]...)
-	b = append(b, `","exit_code":"`...)
-	b = append(b, exitCodeNames[t.ExitCode]...)
+	if t.ExitCode != ExitUnknown {
+		b = append(b, `","exit_code":"`...)
+		b = append(b, exitCodeNames[t.ExitCode]...)
+	}
 	b = append(b, `","at":"`...)
 	b = t.At.AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...), nil
