@@ -96,11 +96,12 @@ const (
 type notice[T any] struct {
 	kind      noticeKind
 	closeDone bool // the first finishing transition: close Done afterwards
-	tr        Transition
-	value     T     // the result, for StatusCompleted
-	err       error // the argument of Failed, Cancelling, StopFailed, Abandoned
-	ignored   Ignored[T]
-	progress  Progress
+	// tr is the transition, or for an ignored event its event, the status
+	// that ignored it and its time.
+	tr       Transition
+	value    T     // the result for StatusCompleted, or an ignored event's value
+	err      error // the argument of Failed, Cancelling, StopFailed, Abandoned, or an ignored event's error
+	progress Progress
 }
 
 // deliver runs the queued callbacks unless another goroutine is already
@@ -292,8 +293,8 @@ func (inv *Invocation[T]) invoke(cb *Callbacks[T], n *notice[T], h hook) {
 	switch h {
 	case hookStarted:
 		cb.Started(inv)
-	case hookCompleted:
-		cb.Completed(inv, n.value)
+	case hookCompleted, hookIgnored:
+		inv.invokeWithValue(cb, n, h)
 	case hookFailed:
 		cb.Failed(inv, n.err)
 	case hookCancelling:
@@ -310,10 +311,20 @@ func (inv *Invocation[T]) invoke(cb *Callbacks[T], n *notice[T], h hook) {
 		cb.Abandoned(inv, n.err)
 	case hookProgress:
 		cb.Progress(inv, n.progress.Done, n.progress.Total)
-	case hookIgnored:
-		cb.Ignored(inv, n.ignored)
 	case hookChanged:
 		cb.Changed(inv, n.tr)
 	}
 	returned = true
+}
+
+// invokeWithValue runs the callbacks that take a value of type T, which
+// may be large, so that only they pay for its copy on the stack.
+//
+//go:noinline
+func (inv *Invocation[T]) invokeWithValue(cb *Callbacks[T], n *notice[T], h hook) {
+	if h == hookCompleted {
+		cb.Completed(inv, n.value)
+		return
+	}
+	cb.Ignored(inv, Ignored[T]{Event: n.tr.Event, Status: n.tr.To, Value: n.value, Err: n.err, At: n.tr.At})
 }

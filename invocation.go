@@ -223,26 +223,42 @@ func (inv *Invocation[T]) run() {
 	inv.workRunning = true
 	inv.mu.Unlock()
 
-	var (
-		value    T
-		err      error
-		called   bool
-		returned bool
-	)
-	defer func() {
-		if !returned {
-			what := "a Started callback"
-			if called {
-				what = "work function"
-			}
-			err = abnormalExit(recover(), what)
-		}
+	// The callbacks of the work's return run from here, not from a
+	// deferred call, so that the frames below them stay few and small: a
+	// callback that overflows this goroutine's first stack costs a copy of
+	// the whole stack.
+	value, err, ended := inv.callWork()
+	if !ended {
 		inv.workReturned(value, err)
+	}
+}
+
+// callWork runs the Started callbacks and the work function, and turns a
+// panic in either into an error. If either calls runtime.Goexit, which
+// cannot be stopped, callWork ends the run on the way out and reports it
+// with ended.
+func (inv *Invocation[T]) callWork() (value T, err error, ended bool) {
+	called, returned := false, false
+	defer func() {
+		if returned {
+			return
+		}
+		what := "a Started callback"
+		if called {
+			what = "work function"
+		}
+		r := recover()
+		err = abnormalExit(r, what)
+		if r == nil {
+			inv.workReturned(value, err)
+			ended = true
+		}
 	}()
 	inv.deliver() // the Started callbacks, which may end this goroutine
 	called = true
 	value, err = inv.task.Work(inv.ctx, inv)
 	returned = true
+	return value, err, false
 }
 
 func (inv *Invocation[T]) workReturned(value T, err error) {
@@ -421,7 +437,8 @@ func (inv *Invocation[T]) ignoreLocked(e Event, value T, err error) {
 		rare.lateOmitted++
 	}
 	if len(inv.callbacks) > 0 {
-		inv.queue = append(inv.queue, notice[T]{kind: noticeIgnored, ignored: ig})
+		inv.queue = append(inv.queue, notice[T]{kind: noticeIgnored,
+			tr: Transition{To: ig.Status, Event: e, At: ig.At}, value: value, err: err})
 	}
 }
 
