@@ -252,12 +252,12 @@ func decodeRun[T any](job *rivertype.JobRow) (*Run[T], error) {
 	}
 
 	run.Worker, run.TaskAttempt = record.Worker, record.Attempt
-	if err := json.Unmarshal([]byte(record.Run), &run.Task); err != nil {
+	if err := json.Unmarshal(record.Run, &run.Task); err != nil {
 		return nil, fmt.Errorf("taskriver: decode run of job %d: %w", job.ID, err)
 	}
 	for _, a := range record.Earlier {
 		attempt := Attempt[T]{Number: a.Attempt, Worker: a.Worker}
-		if err := json.Unmarshal([]byte(a.Run), &attempt.Task); err != nil {
+		if err := json.Unmarshal(a.Run, &attempt.Task); err != nil {
 			return nil, fmt.Errorf("taskriver: decode attempt %d of job %d: %w", a.Attempt, job.ID, err)
 		}
 		run.Earlier = append(run.Earlier, attempt)

@@ -321,7 +321,9 @@ func (w *liveWriter) writeLate(r liveSource) {
 		if record, err = r.current(); err != nil {
 			break
 		}
-		err = w.store.update(ctx, st.jobID, record)
+		if record != nil {
+			err = w.store.update(ctx, st.jobID, record)
+		}
 		if err != nil {
 			break
 		}
@@ -399,7 +401,11 @@ func (s riverStore[TTx]) begin(ctx context.Context) (liveTx, error) {
 }
 
 func (s riverStore[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
-	_, err := s.client.JobUpdate(ctx, jobID, &river.JobUpdateParams{Output: record})
+	text, err := record.text()
+	if err != nil {
+		return err
+	}
+	_, err = s.client.JobUpdate(ctx, jobID, &river.JobUpdateParams{Output: text})
 	return err
 }
 
@@ -418,7 +424,11 @@ type riverTx[TTx any] struct {
 }
 
 func (t riverTx[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
-	_, err := t.client.JobUpdateTx(ctx, t.tx, jobID, &river.JobUpdateParams{Output: record})
+	text, err := record.text()
+	if err != nil {
+		return err
+	}
+	_, err = t.client.JobUpdateTx(ctx, t.tx, jobID, &river.JobUpdateParams{Output: text})
 	return err
 }
 

@@ -1,15 +1,55 @@
 package taskriver
 
 import (
+	"encoding/json"
+	"strconv"
 	"testing"
 
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tasklife/task"
 )
 
+func TestRecord_TextRoundTrip(t *testing.T) {
+	record := &recordJSON{
+		attemptJSON: attemptJSON{Attempt: 3, Worker: "host \"a\"\n<b>\x00é", Status: task.StatusUnknown,
+			ExitCode: task.ExitCancelTimedOut, Run: json.RawMessage(`{"id":"7-3","status":"UNKNOWN"}`)},
+		Earlier: []attemptJSON{
+			{Attempt: 1, Worker: "w1", Status: task.StatusFailed, ExitCode: task.ExitFailed, Run: json.RawMessage(`{"id":"7-1"}`)},
+			{Attempt: 2, Worker: "w2", Status: task.StatusStarted, Run: json.RawMessage(`{"id":"7-2"}`)},
+		},
+	}
+	text, err := record.text()
+	require.NoError(t, err)
+	require.True(t, json.Valid([]byte(text)), "the text is JSON: %s", text)
+
+	// The text goes through the same marshaling as River's.
+	metadata, err := json.Marshal(map[string]any{rivertype.MetadataKeyOutput: text})
+	require.NoError(t, err)
+	back := readRecord(&rivertype.JobRow{Metadata: metadata})
+	require.NotNil(t, back)
+	assert.Equal(t, record, back)
+
+	var typed recordJSON
+	require.NoError(t, json.Unmarshal([]byte(text), &typed))
+	assert.Equal(t, *record, typed, "encoding/json decodes what text writes")
+}
+
+func TestRecord_TextRejectsUndefinedStatus(t *testing.T) {
+	record := &recordJSON{attemptJSON: attemptJSON{Status: task.Status(42), Run: json.RawMessage(`{}`)}}
+	_, err := record.text()
+	assert.ErrorContains(t, err, "42")
+
+	record = &recordJSON{attemptJSON: attemptJSON{Status: task.StatusStarted, ExitCode: task.ExitCode(42), Run: json.RawMessage(`{}`)}}
+	_, err = record.text()
+	assert.ErrorContains(t, err, "42")
+}
+
 func TestReadRecord(t *testing.T) {
-	const record = `{"attempt":1,"worker":"w1","status":"STOPPED","exit_code":"canceled","run":"{}"}`
+	const record = `{"attempt":1,"worker":"w1","status":"STOPPED","exit_code":"canceled","run":{}}`
+	asString := strconv.Quote(record) // the record has no byte Go and JSON quote differently
 	cases := []struct {
 		name     string
 		metadata string
@@ -17,11 +57,13 @@ func TestReadRecord(t *testing.T) {
 	}{
 		{"empty", `{}`, false},
 		{"other keys", `{"tenant":"a","river:log":[]}`, false},
-		{"record", `{"output":` + record + `}`, true},
-		{"key spelled with escapes", `{"\u006futput":` + record + `}`, true},
-		{"output of another shape", `{"output":{"rows":3}}`, false},
-		{"output of another type", `{"output":"text"}`, false},
-		{"not JSON", `{"output":`, false},
+		{"record", `{"output":` + asString + `}`, true},
+		{"key spelled with escapes", `{"\u006futput":` + asString + `}`, true},
+		{"record as an object", `{"output":` + record + `}`, false},
+		{"output of another shape", `{"output":"{\"rows\":3}"}`, false},
+		{"text that is not JSON", `{"output":"done"}`, false},
+		{"run that is not an object", `{"output":"{\"run\":null}"}`, false},
+		{"metadata that is not JSON", `{"output":`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -32,7 +74,8 @@ func TestReadRecord(t *testing.T) {
 			}
 			require.NotNil(t, got)
 			assert.Equal(t, "w1", got.Worker)
-			assert.Equal(t, "{}", got.Run)
+			assert.Equal(t, task.StatusStopped, got.Status)
+			assert.JSONEq(t, "{}", string(got.Run))
 		})
 	}
 }

@@ -161,14 +161,17 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	writer.close(r)
 	snapshot := inv.Snapshot()
 	record, err := r.record(snapshot)
+	var text string
+	if err == nil {
+		text, err = record.text()
+	}
 	if err == nil {
 		// MetadataSet stores the record where RecordOutput would, under
 		// the "output" key, but River then marshals it once, with the
 		// rest of the attempt's metadata, where RecordOutput's bytes are
-		// marshaled and then compacted again. The record holds only
-		// numbers, strings and the run's status and exit code, which
-		// are always defined values, so that marshal cannot fail.
-		err = river.MetadataSet(ctx, rivertype.MetadataKeyOutput, record)
+		// marshaled and then compacted again. A string cannot fail to
+		// marshal.
+		err = river.MetadataSet(ctx, rivertype.MetadataKeyOutput, text)
 	}
 	if err != nil {
 		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
