@@ -2,6 +2,7 @@ package taskriver
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,22 @@ func newFakeRun(jobID int64) *fakeRun {
 func (r *fakeRun) set(s task.Status) { r.status.Store(uint32(s)) }
 
 func (r *fakeRun) current() (*recordJSON, error) {
-	return &recordJSON{attemptJSON: attemptJSON{Status: task.Status(r.status.Load())}}, nil
+	run, err := json.Marshal(struct {
+		Status task.Status `json:"status"`
+	}{task.Status(r.status.Load())})
+	return &recordJSON{attemptJSON: attemptJSON{Run: run}}, err
+}
+
+// recordStatus returns the status in the run of a record that a fakeRun
+// made.
+func recordStatus(record *recordJSON) task.Status {
+	var run struct {
+		Status task.Status `json:"status"`
+	}
+	if err := json.Unmarshal(record.Run, &run); err != nil {
+		panic(err)
+	}
+	return run.Status
 }
 
 func (r *fakeRun) finished() bool    { return task.Status(r.status.Load()).Finished() }
@@ -69,7 +85,7 @@ func (s *fakeStore) begin(context.Context) (liveTx, error) { return &fakeTx{stor
 func (s *fakeStore) update(_ context.Context, job int64, record *recordJSON) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.writes = append(s.writes, write{job: job, status: record.Status, at: time.Since(s.began), late: true})
+	s.writes = append(s.writes, write{job: job, status: recordStatus(record), at: time.Since(s.began), late: true})
 	return nil
 }
 
@@ -104,7 +120,7 @@ func (t *fakeTx) update(_ context.Context, job int64, record *recordJSON) error 
 	if block != nil {
 		<-block
 	}
-	t.writes = append(t.writes, write{job: job, status: record.Status, at: time.Since(t.store.began)})
+	t.writes = append(t.writes, write{job: job, status: recordStatus(record), at: time.Since(t.store.began)})
 	return nil
 }
 

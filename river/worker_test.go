@@ -134,7 +134,7 @@ func TestWorker_IgnoredContextEndsUnknown(t *testing.T) {
 
 	var found int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM river_job
-		WHERE (metadata->>'output')::jsonb @> '{"status": "UNKNOWN", "exit_code": "cancelTimedOut"}'`).Scan(&found))
+		WHERE (metadata->>'output')::jsonb @> '{"run": {"status": "UNKNOWN", "exit_code": "cancelTimedOut"}}'`).Scan(&found))
 	assert.Equal(t, id, found, "SQL finds the run by its status")
 
 	// When the work finally returns, the row records it, and River still
