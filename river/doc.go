@@ -37,12 +37,13 @@
 // metadata: a JSON object with the attempt number, the ID of the River
 // client that runs it, the task.Snapshot of the run (status, exit code,
 // progress, history, result and error, late events), and the same for
-// every earlier attempt. [Client.Get] decodes it
-// as a [Run]. The object is stored as one JSON string, because River's GIN
-// index on the metadata column would otherwise get an entry for each of
-// its keys and values, which made PostgreSQL's work per job a fifth larger
-// in this module's benchmark. SQL decodes the string to search runs, as in
-// (metadata->>'output')::jsonb @> '{"run": {"status": "UNKNOWN"}}'; no
+// every earlier attempt. [Client.Get] decodes it as a [Run].
+//
+// The object is stored as one JSON string, because River's GIN index on
+// the metadata column would otherwise get an entry for each of its keys
+// and values, which made PostgreSQL's work per job about a fifth larger in
+// this module's benchmark. SQL decodes the string to search runs, as in
+// (metadata->>'output')::jsonb @> '{"run": {"status": "UNKNOWN"}}', and no
 // index serves that query.
 //
 // Two River mechanisms write it. While the run goes on, each transition,
