@@ -90,6 +90,7 @@ func (a *attemptJSON) writeFields(b *strings.Builder) error {
 // set before the run is shared, except inv, which the first callback sets,
 // and live, which the writer guards.
 type liveRun[T any] struct {
+	writer  *liveWriter
 	attempt int
 	worker  string
 	earlier []attemptJSON
@@ -98,6 +99,17 @@ type liveRun[T any] struct {
 }
 
 func (r *liveRun[T]) state() *liveState { return &r.live }
+
+// changed, progressed and ignored are the run's callbacks: each posts the
+// run to its live writer.
+func (r *liveRun[T]) changed(inv *task.Invocation[T], _ task.Transition) { r.post(inv) }
+func (r *liveRun[T]) progressed(inv *task.Invocation[T], _, _ int64)     { r.post(inv) }
+func (r *liveRun[T]) ignored(inv *task.Invocation[T], _ task.Ignored[T]) { r.post(inv) }
+
+func (r *liveRun[T]) post(inv *task.Invocation[T]) {
+	r.inv.CompareAndSwap(nil, inv)
+	r.writer.post(r)
+}
 
 // current returns the current record of the run, or nil before the first
 // callback.

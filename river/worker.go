@@ -127,24 +127,16 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 
 	r := &liveRun[T]{
 		live:    liveState{jobID: job.ID},
+		writer:  writer,
 		attempt: job.Attempt,
 		worker:  client.ID(),
 		earlier: earlierAttempts(job.JobRow),
 	}
-	post := func(inv *task.Invocation[T]) {
-		r.inv.CompareAndSwap(nil, inv)
-		writer.post(r)
-	}
-	callbacks := task.Callbacks[T]{
-		Changed:  func(inv *task.Invocation[T], _ task.Transition) { post(inv) },
-		Progress: func(inv *task.Invocation[T], _, _ int64) { post(inv) },
-		Ignored:  func(inv *task.Invocation[T], _ task.Ignored[T]) { post(inv) },
-	}
-	opts := make([]task.Option, 0, 3+len(w.options))
-	opts = append(opts,
+	var buf [4]task.Option
+	opts := append(buf[:0],
 		task.WithID(InvocationID(job.ID, job.Attempt)),
 		task.WithState(job.Args),
-		task.WithCallbacks(callbacks),
+		task.WithCallbacks(task.Callbacks[T]{Changed: r.changed, Progress: r.progressed, Ignored: r.ignored}),
 	)
 	opts = append(opts, w.options...)
 
