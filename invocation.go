@@ -235,8 +235,9 @@ func (inv *Invocation[T]) run() {
 
 // callWork runs the Started callbacks and the work function, and turns a
 // panic in either into an error. If either calls runtime.Goexit, which
-// cannot be stopped, callWork ends the run on the way out and reports it
-// with ended.
+// cannot be stopped, callWork ends the run on the way out and never
+// returns. It returns ended true only after a panic(nil) that recover
+// reports as nil, as with GODEBUG=panicnil=1: that run has ended too.
 func (inv *Invocation[T]) callWork() (value T, err error, ended bool) {
 	called, returned := false, false
 	defer func() {

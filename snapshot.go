@@ -236,7 +236,15 @@ func appendValue[T any](b []byte, v T) ([]byte, error) {
 	if s, ok := any(v).(string); ok {
 		return appendString(b, s), nil
 	}
-	data, err := json.Marshal(v)
+	return appendMarshaled(b, v)
+}
+
+// appendMarshaled appends the JSON of v as json.Marshal writes it through a
+// pointer, so that a MarshalJSON or MarshalText method with a pointer
+// receiver runs, as it does for a field of type *T. Only this path copies v
+// to the heap.
+func appendMarshaled[T any](b []byte, v T) ([]byte, error) {
+	data, err := json.Marshal(&v)
 	if err != nil {
 		return nil, err
 	}
@@ -245,12 +253,25 @@ func appendValue[T any](b []byte, v T) ([]byte, error) {
 
 // appendTime appends t as time.Time's MarshalJSON writes it.
 func appendTime(b []byte, t time.Time) ([]byte, error) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return nil, fmt.Errorf("task: invalid time %v: year outside [0,9999]", t)
+	if err := checkTime(t); err != nil {
+		return nil, err
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), nil
+}
+
+// checkTime returns an error for a time that RFC 3339 cannot write, which
+// time.Time's MarshalJSON rejects too: a year outside [0,9999] or a zone
+// offset of 24 hours or more.
+func checkTime(t time.Time) error {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("task: invalid time %v: year outside [0,9999]", t)
+	}
+	if _, offset := t.Zone(); offset <= -24*60*60 || offset >= 24*60*60 {
+		return fmt.Errorf("task: invalid time %v: zone offset of 24 hours or more", t)
+	}
+	return nil
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json escapes

@@ -32,7 +32,7 @@ func reflectJSON[T any](s Snapshot[T]) ([]byte, error) {
 	for _, ig := range s.Late {
 		late := ignoredJSON{Event: ig.Event, Status: ig.Status, Err: errorText(ig.Err), At: ig.At}
 		if ig.Event.fromWork() {
-			value, err := json.Marshal(ig.Value)
+			value, err := json.Marshal(&ig.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -60,7 +60,9 @@ func drawText(t *rapid.T, label string) string {
 func drawTime(t *rapid.T, label string) time.Time {
 	sec := rapid.Int64Range(-62135596800, 253402300799-86400).Draw(t, label+" seconds")
 	nsec := rapid.Int64Range(0, 999999999).Draw(t, label+" nanoseconds")
-	zone := time.FixedZone("z", 60*rapid.IntRange(-12*60, 14*60).Draw(t, label+" zone minutes"))
+	// Offsets of a day or more are not real zones, and RFC 3339 cannot
+	// write them: both encoders must reject them.
+	zone := time.FixedZone("z", 60*rapid.IntRange(-25*60, 25*60).Draw(t, label+" zone minutes"))
 	return time.Unix(sec, nsec).In(zone)
 }
 
@@ -110,6 +112,19 @@ func drawSnapshot[T any](t *rapid.T, value *rapid.Generator[T]) Snapshot[T] {
 	return s
 }
 
+// pointerJSON marshals through methods with pointer receivers, which
+// encoding/json calls only on a value it can take the address of.
+type pointerJSON struct{ n int }
+
+func (p *pointerJSON) MarshalJSON() ([]byte, error) { return []byte(fmt.Sprintf(`{"n":%d}`, p.n)), nil }
+
+func (p *pointerJSON) UnmarshalJSON(data []byte) error {
+	var v struct{ N int }
+	err := json.Unmarshal(data, &v)
+	p.n = v.N
+	return err
+}
+
 type record struct {
 	Name  string            `json:"name"`
 	Count int               `json:"count,omitempty"`
@@ -118,13 +133,26 @@ type record struct {
 
 func TestSnapshot_MarshalMatchesReflection(t *testing.T) {
 	check := func(t *rapid.T, got, want []byte, gotErr, wantErr error) {
-		require.NoError(t, wantErr)
+		if wantErr != nil {
+			require.Error(t, gotErr, "encoding/json failed with %v", wantErr)
+			return
+		}
 		require.NoError(t, gotErr)
 		require.Equal(t, string(want), string(got))
 	}
 	t.Run("string result", func(t *testing.T) {
 		rapid.Check(t, func(t *rapid.T) {
 			s := drawSnapshot(t, rapid.Custom(func(t *rapid.T) string { return drawText(t, "text") }))
+			want, wantErr := reflectJSON(s)
+			got, gotErr := s.MarshalJSON()
+			check(t, got, want, gotErr, wantErr)
+		})
+	})
+	t.Run("result with pointer methods", func(t *testing.T) {
+		rapid.Check(t, func(t *rapid.T) {
+			s := drawSnapshot(t, rapid.Custom(func(t *rapid.T) pointerJSON {
+				return pointerJSON{n: rapid.Int().Draw(t, "n")}
+			}))
 			want, wantErr := reflectJSON(s)
 			got, gotErr := s.MarshalJSON()
 			check(t, got, want, gotErr, wantErr)
@@ -146,6 +174,20 @@ func TestSnapshot_MarshalMatchesReflection(t *testing.T) {
 	})
 }
 
+func TestSnapshot_PointerMarshalerRoundTrip(t *testing.T) {
+	s := Snapshot[pointerJSON]{Status: StatusCompleted, ExitCode: ExitCompleted, Result: pointerJSON{n: 7},
+		Late: []Ignored[pointerJSON]{{Event: EventReturn, Status: StatusCompleted, Value: pointerJSON{n: 8}}}}
+	data, err := s.MarshalJSON()
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"result":{"n":7}`)
+	assert.Contains(t, string(data), `"value":{"n":8}`)
+
+	var back Snapshot[pointerJSON]
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, 7, back.Result.n)
+	assert.Equal(t, 8, back.Late[0].Value.n)
+}
+
 func TestSnapshot_MarshalRejectsWhatJSONCannotHold(t *testing.T) {
 	at := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
 	valid := Snapshot[int]{Status: StatusCompleted, ExitCode: ExitCompleted, StartedAt: at}
@@ -161,6 +203,10 @@ func TestSnapshot_MarshalRejectsWhatJSONCannotHold(t *testing.T) {
 		{"undefined exit code", func(s *Snapshot[int]) { s.ExitCode = ExitCode(42) }, "ExitCode(42)"},
 		{"start after year 9999", func(s *Snapshot[int]) { s.StartedAt = at.AddDate(8000, 0, 0) }, "10026"},
 		{"end before year 0", func(s *Snapshot[int]) { s.FinishedAt = at.AddDate(-2100, 0, 0) }, "-0074"},
+		{"zone offset of a day", func(s *Snapshot[int]) { s.StartedAt = at.In(time.FixedZone("x", 25*3600)) }, "+2500"},
+		{"transition zone offset of a day", func(s *Snapshot[int]) {
+			s.History = []Transition{{To: StatusStarting, Event: EventStart, At: at.In(time.FixedZone("x", -24*3600))}}
+		}, "-2400"},
 		{"undefined transition event", func(s *Snapshot[int]) {
 			s.History = []Transition{{To: StatusStarting, Event: Event(42), At: at}}
 		}, "Event(42)"},

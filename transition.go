@@ -196,8 +196,8 @@ func (t Transition) appendJSON(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("task: invalid Transition %v -> %v on %v with %v",
 			t.From, t.To, t.Event, t.ExitCode)
 	}
-	if y := t.At.Year(); y < 0 || y > 9999 {
-		return nil, fmt.Errorf("task: invalid Transition time %v: year outside [0,9999]", t.At)
+	if err := checkTime(t.At); err != nil {
+		return nil, fmt.Errorf("task: invalid Transition: %w", err)
 	}
 	// The names need no escaping: they are ASCII letters and underscores.
 	b = append(b, '{')
