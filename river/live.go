@@ -47,6 +47,9 @@ type liveState struct {
 	// no lock, so the callbacks of a short run never take the writer's.
 	due atomic.Bool
 
+	delayed  bool   // in liveWriter.waiting
+	delaySeq uint64 // its place in liveWriter.waiting, counted from the first run ever queued there
+
 	queued  bool          // in liveWriter.pending
 	writing bool          // a write of this run's row is in progress
 	written chan struct{} // closed when the write in progress ends; nil if none waits
@@ -55,7 +58,8 @@ type liveState struct {
 	dirty   bool          // an event arrived after the late write read the run
 }
 
-// waitingRun is a run in its live delay, which ends at end.
+// waitingRun is a run in its live delay, which ends at end. Its run is nil
+// once the attempt has returned, so that the writer keeps no finished run.
 type waitingRun struct {
 	run liveSource
 	end time.Time
@@ -83,10 +87,12 @@ type liveWriter struct {
 	running bool // the flush goroutine runs
 
 	// waiting holds the runs in their live delay, in the order their
-	// delays end. A run whose attempt returned stays until its delay ends.
-	waiting []waitingRun
-	timer   *time.Timer // fires when the first waiting run's delay ends
-	armed   bool        // timer is set
+	// delays end. The entry of a run whose attempt returned stays, without
+	// the run, until its delay ends.
+	waiting  []waitingRun
+	firstSeq uint64      // the delaySeq of waiting[0]
+	timer    *time.Timer // fires when the first waiting run's delay ends
+	armed    bool        // timer is set
 }
 
 func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration) *liveWriter {
@@ -100,9 +106,13 @@ func (w *liveWriter) begin(r liveSource) {
 		r.state().due.Store(true)
 		return
 	}
-	end := time.Now().Add(w.delay)
 	w.mu.Lock()
-	w.waiting = append(w.waiting, waitingRun{run: r, end: end})
+	// The time is read under the lock, so that the queue stays in the
+	// order the delays end.
+	st := r.state()
+	st.delayed = true
+	st.delaySeq = w.firstSeq + uint64(len(w.waiting))
+	w.waiting = append(w.waiting, waitingRun{run: r, end: time.Now().Add(w.delay)})
 	if !w.armed {
 		w.armed = true
 		if w.timer == nil {
@@ -126,15 +136,17 @@ func (w *liveWriter) endDelays() {
 			break
 		}
 		over++
-		st := wr.run.state()
-		if st.closed {
+		if wr.run == nil { // the attempt returned during its delay
 			continue
 		}
+		st := wr.run.state()
+		st.delayed = false
 		st.due.Store(true)
 		start = w.queueLocked(wr.run) || start
 	}
 	clear(w.waiting[:over])
 	w.waiting = w.waiting[over:]
+	w.firstSeq += uint64(over)
 	if len(w.waiting) > 0 {
 		w.timer.Reset(w.waiting[0].end.Sub(now))
 	} else {
@@ -193,6 +205,10 @@ func (w *liveWriter) close(r liveSource) {
 	w.mu.Lock()
 	st.closed = true
 	st.due.Store(true)
+	if st.delayed {
+		w.waiting[st.delaySeq-w.firstSeq].run = nil
+		st.delayed = false
+	}
 	var wait chan struct{}
 	if st.writing {
 		if st.written == nil {

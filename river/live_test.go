@@ -309,3 +309,34 @@ func TestLiveWriter_LateEventWrittenOnceFiled(t *testing.T) {
 			store.taken())
 	})
 }
+
+func TestLiveWriter_ClosedRunsAreReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newFakeStore()
+		w := newTestWriter(t, store, time.Hour)
+		for i := range 1000 {
+			r := newFakeRun(int64(i))
+			w.begin(r)
+			r.set(task.StatusCompleted)
+			w.post(r)
+			w.close(r)
+		}
+		later := newFakeRun(1000)
+		w.begin(later)
+
+		w.mu.Lock()
+		kept := 0
+		for _, wr := range w.waiting {
+			if wr.run != nil {
+				kept++
+			}
+		}
+		w.mu.Unlock()
+		assert.Equal(t, 1, kept, "only the run still going is kept")
+
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Equal(t, []write{{job: 1000, status: task.StatusStarting, at: time.Hour}}, store.taken())
+		w.close(later)
+	})
+}
