@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -55,8 +56,8 @@ func NewClient[T any, TTx any](rc *river.Client[TTx], config *ClientConfig) (*Cl
 // Start inserts a job with args, whose kind must have a [Worker] for T in
 // the workers' clients, and returns the job ID that names the run.
 func (c *Client[TTx, T]) Start(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
-	if args == nil {
-		return 0, errMissingArgs
+	if err := checkArgs(args); err != nil {
+		return 0, err
 	}
 	res, err := c.river.Insert(ctx, args, opts)
 	if err != nil {
@@ -68,8 +69,8 @@ func (c *Client[TTx, T]) Start(ctx context.Context, args river.JobArgs, opts *ri
 // StartTx is Start within the caller's transaction tx: no worker sees the
 // job before tx commits, and none ever if it rolls back.
 func (c *Client[TTx, T]) StartTx(ctx context.Context, tx TTx, args river.JobArgs, opts *river.InsertOpts) (int64, error) {
-	if args == nil {
-		return 0, errMissingArgs
+	if err := checkArgs(args); err != nil {
+		return 0, err
 	}
 	res, err := c.river.InsertTx(ctx, tx, args, opts)
 	if err != nil {
@@ -141,7 +142,17 @@ func (c *Client[TTx, T]) CancelTx(ctx context.Context, tx TTx, id int64) (*Run[T
 	return decodeRun[T](job)
 }
 
-var errMissingArgs = errors.New("taskriver: missing job args: got nil")
+// checkArgs rejects nil job args, including a nil pointer in the
+// interface, whose Kind method River would call and panic on.
+func checkArgs(args river.JobArgs) error {
+	if args == nil {
+		return errors.New("taskriver: missing job args: got nil")
+	}
+	if v := reflect.ValueOf(args); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("taskriver: missing job args: got a nil %T", args)
+	}
+	return nil
+}
 
 func lookupError(id int64, err error) error {
 	if errors.Is(err, rivertype.ErrNotFound) {
@@ -204,8 +215,10 @@ func (r *Run[T]) Finished() bool {
 // matches, with errors.Is, the task sentinel for the way the recorded run
 // ended (task.ErrFailed, task.ErrCanceled, task.ErrTimedOut,
 // task.ErrStopFailed, task.ErrStopTimedOut or task.ErrAbandoned), with the
-// run's error message. A job cancelled before any attempt began matches
-// task.ErrCanceled. Err returns nil for a run that has not finished.
+// run's error message. A run that completed but whose result could not be
+// stored matches task.ErrFailed, with River's error for the attempt. A job
+// cancelled before any attempt began matches task.ErrCanceled. Err
+// returns nil for a run that has not finished.
 func (r *Run[T]) Err() error {
 	if !r.Finished() || r.State == rivertype.JobStateCompleted {
 		return nil
@@ -232,10 +245,18 @@ func (r *Run[T]) Err() error {
 	default:
 		sentinel = task.ErrFailed
 	}
-	if r.Task.Err == nil {
-		return fmt.Errorf("job %d %s: %w", r.JobID, r.State, sentinel)
+	switch {
+	case r.Task.Err != nil && errors.Is(r.Task.Err, sentinel):
+		// The decoded error already matches the sentinel and names it.
+		return fmt.Errorf("job %d %s: %w", r.JobID, r.State, r.Task.Err)
+	case r.Task.Err != nil:
+		return fmt.Errorf("job %d %s: %w: %w", r.JobID, r.State, sentinel, r.Task.Err)
+	case len(r.Errors) > 0:
+		// A run that completed but whose result could not be stored, or
+		// an attempt that River ended on its own, such as a rescue.
+		return fmt.Errorf("job %d %s: %w: %s", r.JobID, r.State, sentinel, r.Errors[len(r.Errors)-1].Error)
 	}
-	return fmt.Errorf("job %d %s: %w: %v", r.JobID, r.State, sentinel, r.Task.Err)
+	return fmt.Errorf("job %d %s: %w", r.JobID, r.State, sentinel)
 }
 
 func decodeRun[T any](job *rivertype.JobRow) (*Run[T], error) {

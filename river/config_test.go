@@ -2,6 +2,7 @@ package taskriver_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -79,6 +80,11 @@ func TestNewClient(t *testing.T) {
 		assert.ErrorContains(t, err, "missing job args")
 		_, err = client.StartTx(context.Background(), nil, nil, nil)
 		assert.ErrorContains(t, err, "missing job args")
+
+		_, err = client.Start(context.Background(), (*doubleArgs)(nil), nil)
+		assert.ErrorContains(t, err, "missing job args: got a nil *taskriver_test.doubleArgs")
+		_, err = client.StartTx(context.Background(), nil, (*doubleArgs)(nil), nil)
+		assert.ErrorContains(t, err, "missing job args: got a nil *taskriver_test.doubleArgs")
 	})
 
 	t.Run("negative poll interval rejected", func(t *testing.T) {
@@ -130,6 +136,32 @@ func TestRun_Err(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRun_ErrNamesOutcomeOnce(t *testing.T) {
+	t.Parallel()
+	failed := task.Snapshot[string]{Status: task.StatusFailed, ExitCode: task.ExitFailed,
+		Err: errors.New("task: failed: disk full")}
+	data, err := json.Marshal(failed)
+	require.NoError(t, err)
+	run := &taskriver.Run[string]{JobID: 7, State: rivertype.JobStateDiscarded}
+	require.NoError(t, json.Unmarshal(data, &run.Task))
+
+	err = run.Err()
+	assert.ErrorIs(t, err, task.ErrFailed)
+	assert.EqualError(t, err, "job 7 discarded: task: failed: disk full")
+}
+
+func TestRun_ErrOfUnstoredResult(t *testing.T) {
+	t.Parallel()
+	run := &taskriver.Run[string]{JobID: 7, State: rivertype.JobStateCancelled,
+		Errors: []rivertype.AttemptError{{Attempt: 1, Error: "JobCancelError: result could not be stored"}}}
+	run.Task.Status, run.Task.ExitCode = task.StatusCompleted, task.ExitCompleted
+
+	err := run.Err()
+	assert.ErrorIs(t, err, task.ErrFailed)
+	assert.ErrorContains(t, err, "job 7 cancelled")
+	assert.ErrorContains(t, err, "result could not be stored")
 }
 
 func TestMigrate(t *testing.T) {

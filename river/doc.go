@@ -100,6 +100,14 @@
 // running, which the record shows with "work_running": true until the work
 // returns, when a late write records what it returned.
 //
+// A run whose record cannot be stored, because its result or a late value
+// cannot be marshaled to JSON or makes the record larger than the 32 MiB
+// River stores as output, is recorded without those values, with JSON
+// null in their place. A COMPLETED run of that kind is filed as cancelled,
+// with an error that says the result could not be stored, and is not
+// retried, since its work would most likely return the same result again;
+// [Run.Err] reports it as task.ErrFailed. The other statuses map as above.
+//
 // # Timeouts
 //
 // The task's Timeout and StopTimeout govern the run. River's job timeout

@@ -13,6 +13,13 @@ import (
 	"github.com/tasklife/task"
 )
 
+// maxRecordBytes bounds the JSON text of a record. It is the limit that
+// river.RecordOutput and river.JobUpdate put on output (32 MiB in River
+// v0.51.2). The final record bypasses their check, and a larger one can
+// fail River's update of the attempt, which leaves the job running until
+// River's rescuer finds it.
+const maxRecordBytes = 32 << 20
+
 // recordJSON is the record the worker writes under the "output" key of the
 // job's metadata: the current attempt and the last record of each earlier
 // one.
@@ -129,13 +136,37 @@ func (r *liveRun[T]) finished() bool {
 
 // record returns the record of the run whose snapshot is s.
 func (r *liveRun[T]) record(s task.Snapshot[T]) (*recordJSON, error) {
+	return recordOf(r.attempt, r.worker, r.earlier, s)
+}
+
+// text returns the JSON text of the record of the run whose snapshot is
+// s. A record larger than maxRecordBytes is an error.
+func (r *liveRun[T]) text(s task.Snapshot[T]) (string, error) {
+	return textOf(r.attempt, r.worker, r.earlier, s)
+}
+
+// textOf is liveRun.text for a snapshot of any result type.
+func textOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (string, error) {
+	record, err := recordOf(attempt, worker, earlier, s)
+	if err != nil {
+		return "", err
+	}
+	text, err := record.text()
+	if err == nil && len(text) > maxRecordBytes {
+		err = fmt.Errorf("taskriver: record of run %s has %d bytes, more than the %d MiB River stores as output",
+			s.ID, len(text), maxRecordBytes>>20)
+	}
+	return text, err
+}
+
+func recordOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {
 	run, err := s.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("taskriver: marshal snapshot of run %s: %w", s.ID, err)
 	}
 	return &recordJSON{
-		attemptJSON: attemptJSON{Attempt: r.attempt, Worker: r.worker, Run: run},
-		Earlier:     r.earlier,
+		attemptJSON: attemptJSON{Attempt: attempt, Worker: worker, Run: run},
+		Earlier:     earlier,
 	}, nil
 }
 

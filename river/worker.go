@@ -2,6 +2,7 @@ package taskriver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,24 +153,54 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	// goes to the late write, which waits for River's update.
 	writer.close(r)
 	snapshot := inv.Snapshot()
-	record, err := r.record(snapshot)
-	var text string
-	if err == nil {
-		text, err = record.text()
+	text, recordErr := r.text(snapshot)
+	if recordErr != nil {
+		// The run's values cannot be stored, so the record is written
+		// without them and the row still shows how the run ended.
+		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
+			slog.Int64("job_id", job.ID), slog.String("error", recordErr.Error()))
+		var err error
+		if text, err = textOf(r.attempt, r.worker, r.earlier, withoutValues(snapshot)); err != nil {
+			w.logger.ErrorContext(ctx, "taskriver: record final output without values failed",
+				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
+			text = ""
+		}
 	}
-	if err == nil {
+	if text != "" {
 		// MetadataSet stores the record where RecordOutput would, under
 		// the "output" key, but River then marshals it once, with the
 		// rest of the attempt's metadata, where RecordOutput's bytes are
 		// marshaled and then compacted again. A string cannot fail to
 		// marshal.
-		err = river.MetadataSet(ctx, rivertype.MetadataKeyOutput, text)
+		if err := river.MetadataSet(ctx, rivertype.MetadataKeyOutput, text); err != nil {
+			w.logger.ErrorContext(ctx, "taskriver: record final output failed",
+				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
+		}
 	}
-	if err != nil {
-		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
-			slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
+	if recordErr != nil && snapshot.Status == task.StatusCompleted {
+		// The result is lost, and a caller waiting for it must not read
+		// a completed job with a zero result. Running the work again would
+		// most likely give a result just as large or as unmarshalable, so
+		// the job is not retried.
+		return river.JobCancel(fmt.Errorf("taskriver: run %s completed, but its result could not be stored: %w",
+			snapshot.ID, recordErr))
 	}
 	return attemptResult(snapshot)
+}
+
+// withoutValues returns s with its result and late values as JSON null,
+// for a record whose values cannot be stored.
+func withoutValues[T any](s task.Snapshot[T]) task.Snapshot[json.RawMessage] {
+	out := task.Snapshot[json.RawMessage]{
+		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode, Result: json.RawMessage("null"),
+		Err: s.Err, Cause: s.Cause, Progress: s.Progress, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+		History: s.History, WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted, Panics: s.Panics,
+	}
+	for _, ig := range s.Late {
+		out.Late = append(out.Late, task.Ignored[json.RawMessage]{
+			Event: ig.Event, Status: ig.Status, Value: json.RawMessage("null"), Err: ig.Err, At: ig.At})
+	}
+	return out
 }
 
 // attemptResult maps the final status of a run to what Work returns to

@@ -1,0 +1,110 @@
+package taskriver_test
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasklife/task"
+	"github.com/tasklife/task/internal/syncbuf"
+	taskriver "github.com/tasklife/task/river"
+)
+
+type hugeArgs struct{}
+
+func (hugeArgs) Kind() string { return "huge_result" }
+
+type channelArgs struct{}
+
+func (channelArgs) Kind() string { return "channel_result" }
+
+// TestWorker_UnstoredResultIsNotCompleted runs tasks whose results cannot
+// be stored, one too large for River's output and one that JSON cannot
+// hold, on an in-process SQLite setup. Neither job may read as completed
+// with a zero result.
+func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+
+	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	driver := riversqlite.New(db)
+	require.NoError(t, taskriver.Migrate(ctx, driver))
+
+	var logs syncbuf.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	huge, err := taskriver.NewWorker[*sql.Tx, hugeArgs](task.Task[string]{
+		Work: func(context.Context, *task.Invocation[string]) (string, error) {
+			return strings.Repeat("x", 33<<20), nil
+		},
+	}, &taskriver.WorkerConfig{Logger: logger})
+	require.NoError(t, err)
+	channel, err := taskriver.NewWorker[*sql.Tx, channelArgs](task.Task[chan int]{
+		Work: func(context.Context, *task.Invocation[chan int]) (chan int, error) {
+			return make(chan int), nil
+		},
+	}, &taskriver.WorkerConfig{Logger: logger})
+	require.NoError(t, err)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, huge)
+	river.AddWorker(workers, channel)
+
+	rc, err := river.NewClient(driver, &river.Config{
+		Logger:            logger,
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
+		FetchCooldown:     10 * time.Millisecond,
+		FetchPollInterval: 50 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() { assert.NoError(t, rc.Stop(testContext(t, 20*time.Second))) })
+
+	check := func(t *testing.T, final *taskriver.Run[string], status task.Status, want string) {
+		t.Helper()
+		assert.Equal(t, rivertype.JobStateCancelled, final.State, "not retried, not completed")
+		assert.Equal(t, status, final.Task.Status, "the record still tells how the run ended")
+		assert.Len(t, final.Task.History, 3)
+		err := final.Err()
+		require.ErrorIs(t, err, task.ErrFailed)
+		assert.ErrorContains(t, err, "could not be stored")
+		assert.ErrorContains(t, err, want)
+	}
+
+	t.Run("result larger than River's output", func(t *testing.T) {
+		client, err := taskriver.NewClient[string](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
+		require.NoError(t, err)
+		id, err := client.Start(ctx, hugeArgs{}, nil)
+		require.NoError(t, err)
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		check(t, final, task.StatusCompleted, "more than the 32 MiB")
+		assert.Empty(t, final.Task.Result, "the result is left out")
+	})
+
+	t.Run("result JSON cannot hold", func(t *testing.T) {
+		client, err := taskriver.NewClient[chan int](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
+		require.NoError(t, err)
+		id, err := client.Start(ctx, channelArgs{}, nil)
+		require.NoError(t, err)
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Nil(t, final.Task.Result, "the result is left out")
+		check(t, &taskriver.Run[string]{JobID: final.JobID, State: final.State, Errors: final.Errors,
+			Task: task.Snapshot[string]{Status: final.Task.Status, History: final.Task.History}},
+			task.StatusCompleted, "unsupported type: chan int")
+	})
+
+	assert.Contains(t, logs.String(), "record final output failed", "the worker logs the lost result")
+}
