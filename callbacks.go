@@ -72,10 +72,12 @@ type Callbacks[T any] struct {
 	Changed func(inv *Invocation[T], t Transition)
 }
 
-// Ignored is an event that changed nothing, with the status it met and
-// the value or error it carried. The error is the work's late error, the
-// cancel function's late error, or the cause or reason of a rejected
-// Cancel or Abandon.
+// Ignored is an event whose value or error is not the run's outcome, with
+// the status it met and the value or error it carried: an event the
+// transition table rejects, or a work's return during StatusStopping,
+// which confirms the stop but does not count as the work's result. The
+// error is the work's late error, the cancel function's late error, or
+// the cause or reason of a rejected Cancel or Abandon.
 type Ignored[T any] struct {
 	Event  Event     `json:"event"`
 	Status Status    `json:"status"`

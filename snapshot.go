@@ -35,9 +35,9 @@ type Snapshot[T any] struct {
 	// cancel function confirmed the stop before the work returned.
 	WorkRunning bool
 
-	// Late holds the first events that changed nothing, in order, and
-	// LateOmitted counts those past the first 16. The Ignored callbacks see
-	// every one.
+	// Late holds the first events that reached the Ignored callbacks, in
+	// order (see [Ignored]), and LateOmitted counts those past the first
+	// 16. The Ignored callbacks see every one.
 	Late        []Ignored[T]
 	LateOmitted int
 
@@ -106,10 +106,11 @@ type panicJSON struct {
 	Stack string `json:"stack"`
 }
 
-// MarshalJSON implements [json.Marshaler]. It writes the object that
-// snapshotJSON's field tags describe, byte for byte as encoding/json would,
-// but without reflection except for the result and late values: a store
-// such as the River runner marshals a snapshot on every write of a run.
+// MarshalJSON implements [json.Marshaler]. It writes the JSON the Snapshot
+// documentation describes, with snake_case keys, as encoding/json would
+// write it but without reflection except for the result and late values:
+// a store such as the River runner marshals a snapshot on every write of
+// a run.
 func (s Snapshot[T]) MarshalJSON() ([]byte, error) {
 	if s.Status >= numStatuses || s.ExitCode >= numExitCodes {
 		return nil, fmt.Errorf("task: invalid Snapshot status %v with %v", s.Status, s.ExitCode)
@@ -330,9 +331,21 @@ func appendString(b []byte, s string) []byte {
 
 // UnmarshalJSON implements [json.Unmarshaler].
 func (s *Snapshot[T]) UnmarshalJSON(data []byte) error {
-	var in snapshotJSON[T]
+	// The result is decoded on its own, so that an error names its type
+	// rather than a field of this package's unexported struct.
+	var in struct {
+		snapshotJSON[T]
+		Result json.RawMessage `json:"result"`
+	}
 	if err := json.Unmarshal(data, &in); err != nil {
-		return err
+		return fmt.Errorf("task: unmarshal snapshot: %w", err)
+	}
+	if len(in.Result) > 0 {
+		var result T
+		if err := json.Unmarshal(in.Result, &result); err != nil {
+			return fmt.Errorf("task: unmarshal result of run %q as %T: %w", in.ID, result, err)
+		}
+		in.snapshotJSON.Result = &result
 	}
 	*s = Snapshot[T]{
 		ID: in.ID, Status: in.Status, ExitCode: in.ExitCode,
@@ -341,8 +354,8 @@ func (s *Snapshot[T]) UnmarshalJSON(data []byte) error {
 		StartedAt: in.StartedAt, FinishedAt: in.FinishedAt, History: in.History,
 		WorkRunning: in.WorkRunning, LateOmitted: in.LateOmitted,
 	}
-	if in.Result != nil {
-		s.Result = *in.Result
+	if in.snapshotJSON.Result != nil {
+		s.Result = *in.snapshotJSON.Result
 	}
 	for _, ig := range in.Late {
 		late := Ignored[T]{Event: ig.Event, Status: ig.Status, Err: textError(ig.Err), At: ig.At}

@@ -262,3 +262,14 @@ func BenchmarkSnapshotJSON(b *testing.B) {
 		}
 	})
 }
+
+func TestSnapshot_UnmarshalNamesResultType(t *testing.T) {
+	var s Snapshot[int]
+	err := json.Unmarshal([]byte(`{"id":"7-1","status":"COMPLETED","exit_code":"completed","result":{"rows":3}}`), &s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `result of run "7-1" as int`)
+	assert.NotContains(t, err.Error(), "snapshotJSON", "no unexported type in the message")
+
+	err = json.Unmarshal([]byte(`{"id":"7-1","status":"BOGUS"}`), &s)
+	assert.ErrorContains(t, err, `invalid Status "BOGUS"`)
+}
