@@ -91,8 +91,8 @@ func (c *Client[TTx, T]) Get(ctx context.Context, id int64) (*Run[T], error) {
 
 // Wait reads the run of job id until River has finished with it (see
 // [Run.Finished]) and returns it. A run that failed and is to be retried is
-// not finished. If ctx ends first, Wait returns the last run it read with
-// an error that wraps context.Cause of ctx.
+// not finished. If ctx ends first, Wait returns the last run it read, or
+// nil if it read none, with an error that wraps context.Cause of ctx.
 func (c *Client[TTx, T]) Wait(ctx context.Context, id int64) (*Run[T], error) {
 	ticker := time.NewTicker(c.poll)
 	defer ticker.Stop()

@@ -42,9 +42,15 @@
 // The object is stored as one JSON string, because River's GIN index on
 // the metadata column would otherwise get an entry for each of its keys
 // and values, which made PostgreSQL's work per job about a fifth larger in
-// this module's benchmark. SQL decodes the string to search runs, as in
-// (metadata->>'output')::jsonb @> '{"run": {"status": "UNKNOWN"}}', and no
-// index serves that query.
+// this module's benchmark. SQL decodes the string to search runs. Other
+// workers may store output that is not JSON text, so on PostgreSQL a
+// query decodes only the rows of the kinds taskriver works:
+//
+//	SELECT id FROM river_job
+//	WHERE CASE WHEN kind = 'my_kind' THEN (metadata->>'output')::jsonb END
+//	      @> '{"run": {"status": "UNKNOWN"}}'
+//
+// No index serves that query.
 //
 // Two River mechanisms write it. While the run goes on, each transition,
 // progress report and late event marks the run for a write with
