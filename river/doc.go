@@ -104,7 +104,10 @@
 // decision for its caller (river.Client.JobRetry), not for a backoff
 // schedule. An UNKNOWN run is never retried because its work may still be
 // running, which the record shows with "work_running": true until the work
-// returns, when a late write records what it returned.
+// returns, when a late write records what it returned. A process that
+// stops its River client should call [Worker.WaitWorks] before it exits
+// and closes the database, so that the return of such a work reaches the
+// row.
 //
 // A run whose record cannot be stored, because its result or a late value
 // cannot be marshaled to JSON or makes the record larger than the 32 MiB

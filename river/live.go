@@ -56,6 +56,9 @@ type liveState struct {
 	closed  bool          // the attempt has returned to River
 	late    bool          // a late write is running
 	dirty   bool          // an event arrived after the late write read the run
+
+	workReturned bool          // the work's return after close has been posted
+	settled      chan struct{} // closed once workReturned and no late write runs; nil if none waits
 }
 
 // waitingRun is a run in its live delay, which ends at end. Its run is nil
@@ -161,14 +164,18 @@ func (w *liveWriter) endDelays() {
 
 // post marks r as changed. It never blocks on the database. A change
 // during the live delay is left to the end of the delay, or to River's
-// update if the attempt returns first.
-func (w *liveWriter) post(r liveSource) {
+// update if the attempt returns first. workReturn says the change is the
+// work's return.
+func (w *liveWriter) post(r liveSource, workReturn bool) {
 	st := r.state()
 	if !st.due.Load() {
 		return
 	}
 	w.mu.Lock()
 	if st.closed {
+		if workReturn {
+			st.workReturned = true
+		}
 		w.postLateLocked(r)
 		w.mu.Unlock()
 		return
@@ -347,6 +354,7 @@ func (w *liveWriter) writeLate(r liveSource) {
 		w.mu.Lock()
 		if !st.dirty {
 			st.late = false
+			w.settleLocked(st)
 			w.mu.Unlock()
 			return
 		}
@@ -357,7 +365,32 @@ func (w *liveWriter) writeLate(r liveSource) {
 		slog.Int64("job_id", st.jobID), slog.String("error", err.Error()))
 	w.mu.Lock()
 	st.late = false
+	w.settleLocked(st)
 	w.mu.Unlock()
+}
+
+// settled returns a channel that is closed once the work of r, which was
+// still running when its attempt returned to River, has returned and its
+// last late write has ended.
+func (w *liveWriter) settled(r liveSource) <-chan struct{} {
+	st := r.state()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st.settled == nil {
+		st.settled = make(chan struct{})
+		w.settleLocked(st)
+	}
+	return st.settled
+}
+
+func (w *liveWriter) settleLocked(st *liveState) {
+	if st.workReturned && !st.late && st.settled != nil {
+		select {
+		case <-st.settled:
+		default:
+			close(st.settled)
+		}
+	}
 }
 
 // awaitFiled returns once River has moved the job out of the running state.

@@ -147,12 +147,12 @@ func TestLiveWriter_ShortRunIsNeverWritten(t *testing.T) {
 		w := newTestWriter(t, store, testDelay)
 		r := newFakeRun(1)
 		w.begin(r)
-		w.post(r)
+		w.post(r, false)
 		time.Sleep(testDelay - time.Millisecond)
 		r.set(task.StatusStarted)
-		w.post(r)
+		w.post(r, false)
 		r.set(task.StatusCompleted)
-		w.post(r)
+		w.post(r, false)
 		w.close(r)
 
 		time.Sleep(time.Second)
@@ -168,7 +168,7 @@ func TestLiveWriter_LongRunWrittenAfterDelay(t *testing.T) {
 		r := newFakeRun(1)
 		w.begin(r)
 		r.set(task.StatusStarted)
-		w.post(r)
+		w.post(r, false)
 
 		time.Sleep(testDelay)
 		synctest.Wait()
@@ -177,7 +177,7 @@ func TestLiveWriter_LongRunWrittenAfterDelay(t *testing.T) {
 
 		time.Sleep(10 * time.Millisecond)
 		r.set(task.StatusStopping)
-		w.post(r)
+		w.post(r, false)
 		synctest.Wait()
 		assert.Equal(t, []write{
 			{job: 1, status: task.StatusStarted, at: testDelay},
@@ -185,7 +185,7 @@ func TestLiveWriter_LongRunWrittenAfterDelay(t *testing.T) {
 		}, store.taken(), "a change after the delay is written at once")
 
 		r.set(task.StatusStopped)
-		w.post(r)
+		w.post(r, false)
 		w.close(r)
 		synctest.Wait()
 		assert.Len(t, store.taken(), 2, "a finished run is left to River's update")
@@ -198,11 +198,11 @@ func TestLiveWriter_NoDelayWritesEveryChange(t *testing.T) {
 		w := newTestWriter(t, store, -1)
 		r := newFakeRun(1)
 		w.begin(r)
-		w.post(r)
+		w.post(r, false)
 		synctest.Wait()
 		time.Sleep(time.Millisecond)
 		r.set(task.StatusStarted)
-		w.post(r)
+		w.post(r, false)
 		synctest.Wait()
 		assert.Equal(t, []write{
 			{job: 1, status: task.StatusStarting, at: 0},
@@ -236,11 +236,11 @@ func TestLiveWriter_ManyRunsShareOneTimer(t *testing.T) {
 			}
 			w.begin(r)
 			r.set(task.StatusStarted)
-			w.post(r)
+			w.post(r, false)
 			go func() {
 				time.Sleep(lasts)
 				r.set(task.StatusCompleted)
-				w.post(r)
+				w.post(r, false)
 				w.close(r)
 			}()
 			time.Sleep(time.Millisecond)
@@ -263,7 +263,7 @@ func TestLiveWriter_CloseWaitsForWriteInProgress(t *testing.T) {
 		r := newFakeRun(1)
 		w.begin(r)
 		r.set(task.StatusStarted)
-		w.post(r)
+		w.post(r, false)
 		synctest.Wait()
 		require.Equal(t, int32(1), store.updates.Load(), "the write began")
 
@@ -292,22 +292,68 @@ func TestLiveWriter_LateEventWrittenOnceFiled(t *testing.T) {
 		r := newFakeRun(1)
 		w.begin(r)
 		r.set(task.StatusUnknown)
-		w.post(r)
+		w.post(r, false)
 		w.close(r)
+		settled := w.settled(r)
 
 		time.Sleep(time.Second)
+		w.post(r, false)          // a late Cancel, say: not the work's return
 		r.set(task.StatusUnknown) // the work returns late: same status, new history
-		w.post(r)
+		w.post(r, true)
 		time.Sleep(5 * latePollInterval)
 		synctest.Wait()
 		assert.Empty(t, store.taken(), "nothing is written while River still has the job running")
+		assertOpen(t, settled, "settled before the late write")
 
 		store.file(1)
 		time.Sleep(latePollInterval)
 		synctest.Wait()
 		assert.Equal(t, []write{{job: 1, status: task.StatusUnknown, at: time.Second + 6*latePollInterval, late: true}},
 			store.taken())
+		assertClosed(t, settled, "not settled after the late write")
 	})
+}
+
+func TestLiveWriter_SettledWaitsForWorkReturn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newFakeStore()
+		w := newTestWriter(t, store, -1)
+		r := newFakeRun(1)
+		w.begin(r)
+		r.set(task.StatusUnknown)
+		w.post(r, false)
+		synctest.Wait()
+		w.close(r)
+		store.file(1)
+
+		settled := w.settled(r)
+		w.post(r, false) // an event after close that is not the work's return
+		synctest.Wait()
+		assertOpen(t, settled, "settled while the work still runs")
+
+		w.post(r, true)
+		synctest.Wait()
+		assertClosed(t, settled, "not settled once the work returned and was written")
+		assertClosed(t, w.settled(r), "a second call sees it settled too")
+	})
+}
+
+func assertOpen(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+		t.Error(msg)
+	default:
+	}
+}
+
+func assertClosed(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+	default:
+		t.Error(msg)
+	}
 }
 
 func TestLiveWriter_ClosedRunsAreReleased(t *testing.T) {
@@ -318,7 +364,7 @@ func TestLiveWriter_ClosedRunsAreReleased(t *testing.T) {
 			r := newFakeRun(int64(i))
 			w.begin(r)
 			r.set(task.StatusCompleted)
-			w.post(r)
+			w.post(r, false)
 			w.close(r)
 		}
 		later := newFakeRun(1000)
@@ -338,5 +384,27 @@ func TestLiveWriter_ClosedRunsAreReleased(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []write{{job: 1000, status: task.StatusStarting, at: time.Hour}}, store.taken())
 		w.close(later)
+	})
+}
+
+func TestLiveWriter_SettledWaitsForLateWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newFakeStore()
+		w := newTestWriter(t, store, -1)
+		r := newFakeRun(1)
+		w.begin(r)
+		r.set(task.StatusUnknown)
+		w.close(r)
+		w.post(r, true) // the work returns before River files the attempt
+
+		settled := w.settled(r)
+		synctest.Wait()
+		assertOpen(t, settled, "settled before the late write landed")
+
+		store.file(1)
+		time.Sleep(latePollInterval)
+		synctest.Wait()
+		assert.Len(t, store.taken(), 1)
+		assertClosed(t, settled, "not settled after the late write")
 	})
 }

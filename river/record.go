@@ -109,13 +109,17 @@ func (r *liveRun[T]) state() *liveState { return &r.live }
 
 // changed, progressed and ignored are the run's callbacks: each posts the
 // run to its live writer.
-func (r *liveRun[T]) changed(inv *task.Invocation[T], _ task.Transition) { r.post(inv) }
-func (r *liveRun[T]) progressed(inv *task.Invocation[T], _, _ int64)     { r.post(inv) }
-func (r *liveRun[T]) ignored(inv *task.Invocation[T], _ task.Ignored[T]) { r.post(inv) }
+func (r *liveRun[T]) changed(inv *task.Invocation[T], _ task.Transition) { r.post(inv, false) }
+func (r *liveRun[T]) progressed(inv *task.Invocation[T], _, _ int64)     { r.post(inv, false) }
 
-func (r *liveRun[T]) post(inv *task.Invocation[T]) {
+func (r *liveRun[T]) ignored(inv *task.Invocation[T], ig task.Ignored[T]) {
+	workReturn := ig.Event == task.EventReturn || ig.Event == task.EventFail || ig.Event == task.EventPermanent
+	r.post(inv, workReturn)
+}
+
+func (r *liveRun[T]) post(inv *task.Invocation[T], workReturn bool) {
 	r.inv.CompareAndSwap(nil, inv)
-	r.writer.post(r)
+	r.writer.post(r, workReturn)
 }
 
 // current returns the current record of the run, or nil before the first

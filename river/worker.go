@@ -62,6 +62,61 @@ type Worker[TTx any, A river.JobArgs, T any] struct {
 	// writers holds one *liveWriter per River client that works jobs of
 	// this worker, keyed by the client.
 	writers sync.Map
+
+	strays strayWorks
+}
+
+// strayWorks counts the works that outlived their attempts and have not
+// yet returned and been written.
+type strayWorks struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed while n is 0; nil before the first stray
+}
+
+func (s *strayWorks) add() {
+	s.mu.Lock()
+	if s.n == 0 {
+		s.none = make(chan struct{})
+	}
+	s.n++
+	s.mu.Unlock()
+}
+
+func (s *strayWorks) done() {
+	s.mu.Lock()
+	s.n--
+	if s.n == 0 {
+		close(s.none)
+	}
+	s.mu.Unlock()
+}
+
+// WaitWorks returns once every work function that outlived its attempt,
+// such as one that ignored its context and left its run UNKNOWN, has
+// returned and its return has been written to the job row. If ctx ends
+// first, it returns an error with the number still running, which wraps
+// context.Cause of ctx.
+//
+// Call it after stopping the River clients and before closing their
+// database, so that a work that did return is not left recorded with
+// "work_running": true when the process exits.
+func (w *Worker[TTx, A, T]) WaitWorks(ctx context.Context) error {
+	w.strays.mu.Lock()
+	n, none := w.strays.n, w.strays.none
+	w.strays.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	select {
+	case <-none:
+		return nil
+	case <-ctx.Done():
+		w.strays.mu.Lock()
+		n = w.strays.n
+		w.strays.mu.Unlock()
+		return fmt.Errorf("taskriver: %d work functions still running: %w", n, context.Cause(ctx))
+	}
 }
 
 // NewWorker returns a worker that runs t for each job of kind A. It returns
@@ -176,6 +231,16 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 			w.logger.ErrorContext(ctx, "taskriver: record final output failed",
 				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
 		}
+	}
+	if snapshot.WorkRunning {
+		// The work outlives the attempt. Its return reaches the row by a
+		// late write, which WaitWorks waits for.
+		w.strays.add()
+		settled := writer.settled(r)
+		go func() {
+			<-settled
+			w.strays.done()
+		}()
 	}
 	if recordErr != nil && snapshot.Status == task.StatusCompleted {
 		// The result is lost, and a caller waiting for it must not read

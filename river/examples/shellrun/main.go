@@ -281,7 +281,12 @@ func work[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], id strin
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return rc.StopAndCancel(stopCtx)
+	if err := rc.StopAndCancel(stopCtx); err != nil {
+		return err
+	}
+	// A script that ignored SIGTERM may outlive its run: wait until its
+	// return is on the job row before the process exits.
+	return worker.WaitWorks(stopCtx)
 }
 
 // retryAfterOneSecond keeps the example short: River's default policy
