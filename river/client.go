@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -252,9 +253,15 @@ func (r *Run[T]) Err() error {
 	case r.Task.Err != nil:
 		return fmt.Errorf("job %d %s: %w: %w", r.JobID, r.State, sentinel, r.Task.Err)
 	case len(r.Errors) > 0:
-		// A run that completed but whose result could not be stored, or
-		// an attempt that River ended on its own, such as a rescue.
-		return fmt.Errorf("job %d %s: %w: %s", r.JobID, r.State, sentinel, r.Errors[len(r.Errors)-1].Error)
+		// A run that completed but whose result could not be stored, a
+		// run whose record is missing, or an attempt that River ended on
+		// its own, such as a rescue. River's text may already start with
+		// the sentinel's, and River marks its cancel errors.
+		text := strings.TrimPrefix(r.Errors[len(r.Errors)-1].Error, "JobCancelError: ")
+		if rest, ok := strings.CutPrefix(text, sentinel.Error()); ok {
+			return fmt.Errorf("job %d %s: %w%s", r.JobID, r.State, sentinel, rest)
+		}
+		return fmt.Errorf("job %d %s: %w: %s", r.JobID, r.State, sentinel, text)
 	}
 	return fmt.Errorf("job %d %s: %w", r.JobID, r.State, sentinel)
 }

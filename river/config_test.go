@@ -164,6 +164,16 @@ func TestRun_ErrOfUnstoredResult(t *testing.T) {
 	assert.ErrorContains(t, err, "result could not be stored")
 }
 
+func TestRun_ErrWithoutRecordNamesOutcomeOnce(t *testing.T) {
+	t.Parallel()
+	run := &taskriver.Run[string]{JobID: 7, State: rivertype.JobStateDiscarded,
+		Errors: []rivertype.AttemptError{{Attempt: 1, Error: "task: failed: disk full"}}}
+
+	err := run.Err()
+	assert.ErrorIs(t, err, task.ErrFailed)
+	assert.EqualError(t, err, "job 7 discarded: task: failed: disk full")
+}
+
 func TestMigrate(t *testing.T) {
 	t.Parallel()
 

@@ -110,9 +110,10 @@
 // row.
 //
 // A run whose record cannot be stored, because its result or a late value
-// cannot be marshaled to JSON or makes the record larger than the 32 MiB
+// cannot be marshaled to JSON or the record is larger than the 32 MiB
 // River stores as output, is recorded without those values, with JSON
-// null in their place. A COMPLETED run of that kind is filed as cancelled,
+// null in their place, and with every error message, panic value and
+// stack cut to 64 KiB. An error message River gets is cut the same way. A COMPLETED run of that kind is filed as cancelled,
 // with an error that says the result could not be stored, and is not
 // retried, since its work would most likely return the same result again;
 // [Run.Err] reports it as task.ErrFailed. The other statuses map as above.

@@ -157,7 +157,7 @@ func textOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Sna
 	}
 	text, err := record.text()
 	if err == nil && len(text) > maxRecordBytes {
-		err = fmt.Errorf("taskriver: record of run %s has %d bytes, more than the %d MiB River stores as output",
+		err = fmt.Errorf("record of run %s has %d bytes, more than the %d MiB River stores as output",
 			s.ID, len(text), maxRecordBytes>>20)
 	}
 	return text, err
@@ -166,7 +166,7 @@ func textOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Sna
 func recordOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {
 	run, err := s.MarshalJSON()
 	if err != nil {
-		return nil, fmt.Errorf("taskriver: marshal snapshot of run %s: %w", s.ID, err)
+		return nil, fmt.Errorf("marshal snapshot of run %s: %w", s.ID, err)
 	}
 	return &recordJSON{
 		attemptJSON: attemptJSON{Attempt: attempt, Worker: worker, Run: run},

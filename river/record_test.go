@@ -2,12 +2,17 @@ package taskriver
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tasklife/task"
 )
 
 func TestRecord_TextRoundTrip(t *testing.T) {
@@ -66,4 +71,31 @@ func TestReadRecord(t *testing.T) {
 			assert.JSONEq(t, `{"status":"STOPPED"}`, string(got.Run))
 		})
 	}
+}
+
+func TestWithoutValues_BoundsEveryText(t *testing.T) {
+	long := strings.Repeat("x", 3*maxFallbackText)
+	s := task.Snapshot[string]{ID: "7-1", Status: task.StatusFailed, ExitCode: task.ExitFailed, Result: long,
+		Err:   fmt.Errorf("%w: %s", task.ErrFailed, long),
+		Cause: errors.New(long),
+		Late:  []task.Ignored[string]{{Event: task.EventReturn, Status: task.StatusFailed, Value: long, Err: errors.New(long)}},
+	}
+	for range 20 {
+		s.Panics = append(s.Panics, &task.PanicError{Value: long, Stack: []byte(long)})
+	}
+
+	out := withoutValues(s)
+	assert.JSONEq(t, "null", string(out.Result))
+	assert.JSONEq(t, "null", string(out.Late[0].Value))
+	assert.ErrorIs(t, out.Err, task.ErrFailed, "a cut error still matches")
+	for _, text := range []string{out.Err.Error(), out.Cause.Error(), out.Late[0].Err.Error()} {
+		assert.Less(t, len(text), maxFallbackText+64)
+		assert.Contains(t, text, "more bytes)")
+	}
+	assert.Len(t, out.Panics, 16)
+	assert.Less(t, len(out.Panics[0].Stack), maxFallbackText+64)
+
+	text, err := textOf(1, "w1", nil, out)
+	require.NoError(t, err)
+	assert.Less(t, len(text), maxRecordBytes)
 }

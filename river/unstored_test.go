@@ -3,6 +3,7 @@ package taskriver_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,10 @@ import (
 type hugeArgs struct{}
 
 func (hugeArgs) Kind() string { return "huge_result" }
+
+type longErrorArgs struct{}
+
+func (longErrorArgs) Kind() string { return "long_error" }
 
 type channelArgs struct{}
 
@@ -56,9 +61,16 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 		},
 	}, &taskriver.WorkerConfig{Logger: logger})
 	require.NoError(t, err)
+	longError, err := taskriver.NewWorker[*sql.Tx, longErrorArgs](task.Task[string]{
+		Work: func(context.Context, *task.Invocation[string]) (string, error) {
+			return "", errors.New(strings.Repeat(`e"`, 20<<20))
+		},
+	}, &taskriver.WorkerConfig{Logger: logger})
+	require.NoError(t, err)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, huge)
 	river.AddWorker(workers, channel)
+	river.AddWorker(workers, longError)
 
 	rc, err := river.NewClient(driver, &river.Config{
 		Logger:            logger,
@@ -104,6 +116,25 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 		check(t, &taskriver.Run[string]{JobID: final.JobID, State: final.State, Errors: final.Errors,
 			Task: task.Snapshot[string]{Status: final.Task.Status, History: final.Task.History}},
 			task.StatusCompleted, "unsupported type: chan int")
+	})
+
+	t.Run("error message larger than River's output", func(t *testing.T) {
+		client, err := taskriver.NewClient[string](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
+		require.NoError(t, err)
+		id, err := client.Start(ctx, longErrorArgs{}, &river.InsertOpts{MaxAttempts: 1})
+		require.NoError(t, err)
+		final, err := client.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, rivertype.JobStateDiscarded, final.State)
+		assert.Equal(t, task.StatusFailed, final.Task.Status, "the record is stored, with the message cut")
+		require.Error(t, final.Task.Err)
+		assert.Less(t, len(final.Task.Err.Error()), 1<<20)
+		assert.Contains(t, final.Task.Err.Error(), "more bytes)")
+		err = final.Err()
+		require.ErrorIs(t, err, task.ErrFailed)
+		assert.NotContains(t, err.Error(), "task: failed: task: failed")
+		require.Len(t, final.Errors, 1)
+		assert.Less(t, len(final.Errors[0].Error), 1<<20, "River got the cut message too")
 	})
 
 	assert.Contains(t, logs.String(), "record final output failed", "the worker logs the lost result")

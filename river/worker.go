@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,30 +249,69 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 		// most likely give a result just as large or as unmarshalable, so
 		// the job is not retried.
 		return river.JobCancel(fmt.Errorf("taskriver: run %s completed, but its result could not be stored: %w",
-			snapshot.ID, recordErr))
+			snapshot.ID, shortError(recordErr)))
 	}
 	return attemptResult(snapshot)
 }
 
+// maxFallbackText bounds each error message, panic value and stack in a
+// record written without the run's values, so that such a record always
+// fits River's output limit: at most 2 + 16 + 2*16 texts of 64 KiB.
+const maxFallbackText = 64 << 10
+
 // withoutValues returns s with its result and late values as JSON null,
-// for a record whose values cannot be stored.
+// each error message, panic value and stack cut to maxFallbackText bytes,
+// and at most 16 panics, for a record whose values cannot be stored.
 func withoutValues[T any](s task.Snapshot[T]) task.Snapshot[json.RawMessage] {
 	out := task.Snapshot[json.RawMessage]{
 		ID: s.ID, Status: s.Status, ExitCode: s.ExitCode, Result: json.RawMessage("null"),
-		Err: s.Err, Cause: s.Cause, Progress: s.Progress, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
-		History: s.History, WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted, Panics: s.Panics,
+		Err: shortError(s.Err), Cause: shortError(s.Cause), Progress: s.Progress,
+		StartedAt: s.StartedAt, FinishedAt: s.FinishedAt, History: s.History,
+		WorkRunning: s.WorkRunning, LateOmitted: s.LateOmitted,
 	}
 	for _, ig := range s.Late {
 		out.Late = append(out.Late, task.Ignored[json.RawMessage]{
-			Event: ig.Event, Status: ig.Status, Value: json.RawMessage("null"), Err: ig.Err, At: ig.At})
+			Event: ig.Event, Status: ig.Status, Value: json.RawMessage("null"), Err: shortError(ig.Err), At: ig.At})
+	}
+	for _, p := range s.Panics[:min(len(s.Panics), 16)] {
+		out.Panics = append(out.Panics, &task.PanicError{
+			Value: shortText(fmt.Sprint(p.Value)), Stack: []byte(shortText(string(p.Stack)))})
 	}
 	return out
 }
 
+// shortText returns text cut to maxFallbackText bytes, with a note of how
+// many were left out.
+func shortText(text string) string {
+	if len(text) <= maxFallbackText {
+		return text
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", strings.ToValidUTF8(text[:maxFallbackText], ""), len(text)-maxFallbackText)
+}
+
+// shortError returns err, or an error with its message cut by shortText
+// that still matches what err matches.
+func shortError(err error) error {
+	if err == nil || len(err.Error()) <= maxFallbackText {
+		return err
+	}
+	return &shortenedError{err: err}
+}
+
+// shortenedError is an error whose message is cut to maxFallbackText bytes.
+// River stores the message of the error Work returns in the job row, where
+// a message of hundreds of megabytes fails River's update of the attempt.
+type shortenedError struct{ err error }
+
+func (e *shortenedError) Error() string { return shortText(e.err.Error()) }
+func (e *shortenedError) Unwrap() error { return e.err }
+
 // attemptResult maps the final status of a run to what Work returns to
 // River: nil completes the job, an error is retried under River's retry
-// policy, and river.JobCancel ends the job cancelled, never retried.
+// policy, and river.JobCancel ends the job cancelled, never retried. A
+// very long error message is cut, as River stores it in the job row.
 func attemptResult[T any](s task.Snapshot[T]) error {
+	s.Err = shortError(s.Err)
 	switch s.Status {
 	case task.StatusCompleted:
 		return nil
