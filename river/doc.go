@@ -109,14 +109,18 @@
 // and closes the database, so that the return of such a work reaches the
 // row.
 //
-// A run whose record cannot be stored, because its result or a late value
-// cannot be marshaled to JSON or the record is larger than the 32 MiB
-// River stores as output, is recorded without those values, with JSON
-// null in their place, and with every error message, panic value and
-// stack cut to 64 KiB. An error message River gets is cut the same way. A COMPLETED run of that kind is filed as cancelled,
-// with an error that says the result could not be stored, and is not
-// retried, since its work would most likely return the same result again;
-// [Run.Err] reports it as task.ErrFailed. The other statuses map as above.
+// A run whose record cannot be stored is recorded without its values:
+// its result or a late value cannot be marshaled to JSON, or the record is
+// larger than the 32 MiB River stores as output. The result and late
+// values are JSON null, error messages, panic values and stacks are cut to
+// 64 KiB, at most 16 panics are kept, and the earlier attempts' records
+// are dropped if the record is still too large. The same goes for a late
+// write. A message River gets as the attempt's error is cut to 64 KiB too.
+//
+// A COMPLETED run of that kind is filed as cancelled, with an error
+// stating that the result could not be stored. It is not retried, since
+// its work would most likely return the same result again. [Run.Err] reports it as
+// task.ErrFailed. The other statuses map as above.
 //
 // # Timeouts
 //

@@ -2,6 +2,8 @@ package taskriver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,7 @@ const (
 // liveSource is a run whose record the live writer can write.
 type liveSource interface {
 	current() (*recordJSON, error)
+	fallback() (*recordJSON, error) // the current record without the run's values
 	finished() bool
 	state() *liveState
 }
@@ -57,8 +60,8 @@ type liveState struct {
 	late    bool          // a late write is running
 	dirty   bool          // an event arrived after the late write read the run
 
-	workReturned bool          // the work's return after close has been posted
-	settled      chan struct{} // closed once workReturned and no late write runs; nil if none waits
+	workReturned bool   // the work's return after close has been posted
+	onSettled    func() // called once workReturned and no late write runs; nil if none waits
 }
 
 // waitingRun is a run in its live delay, which ends at end. Its run is nil
@@ -83,7 +86,8 @@ type waitingRun struct {
 type liveWriter struct {
 	store  liveStore
 	logger *slog.Logger
-	delay  time.Duration // before the first write of a run; none if not positive
+	delay  time.Duration  // before the first write of a run; none if not positive
+	owed   *pendingWrites // counts the late writes
 
 	mu      sync.Mutex // guards the fields below and the liveState of every run
 	pending []liveSource
@@ -98,8 +102,61 @@ type liveWriter struct {
 	armed    bool        // timer is set
 }
 
-func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration) *liveWriter {
-	return &liveWriter{store: store, logger: logger, delay: delay}
+func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration, pending *pendingWrites) *liveWriter {
+	return &liveWriter{store: store, logger: logger, delay: delay, owed: pending}
+}
+
+// pendingWrites counts what a worker still owes the job rows after their
+// attempts ended, and keeps the errors of the writes that failed.
+type pendingWrites struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed when n drops to 0; nil before the first add
+	errs []error
+}
+
+func (p *pendingWrites) add() {
+	p.mu.Lock()
+	if p.n == 0 {
+		p.none = make(chan struct{})
+	}
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pendingWrites) done(err error) {
+	p.mu.Lock()
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+	p.n--
+	if p.n == 0 {
+		close(p.none)
+	}
+	p.mu.Unlock()
+}
+
+// wait returns once nothing is pending, with the errors kept since the
+// last call, or an error once ctx ends.
+func (p *pendingWrites) wait(ctx context.Context) error {
+	p.mu.Lock()
+	n, none := p.n, p.none
+	p.mu.Unlock()
+	if n > 0 {
+		select {
+		case <-none:
+		case <-ctx.Done():
+			p.mu.Lock()
+			n = p.n
+			p.mu.Unlock()
+			return fmt.Errorf("taskriver: works and late writes still pending: %d: %w", n, context.Cause(ctx))
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := errors.Join(p.errs...)
+	p.errs = nil
+	return err
 }
 
 // begin starts the live delay of r, before its run starts. With no delay,
@@ -164,8 +221,8 @@ func (w *liveWriter) endDelays() {
 
 // post marks r as changed. It never blocks on the database. A change
 // during the live delay is left to the end of the delay, or to River's
-// update if the attempt returns first. workReturn says the change is the
-// work's return.
+// update if the attempt returns first. workReturn is true when the change
+// is the work's return.
 func (w *liveWriter) post(r liveSource, workReturn bool) {
 	st := r.state()
 	if !st.due.Load() {
@@ -326,6 +383,7 @@ func (w *liveWriter) postLateLocked(r liveSource) {
 		return
 	}
 	st.late = true
+	w.owed.add()
 	go w.writeLate(r)
 }
 
@@ -340,14 +398,7 @@ func (w *liveWriter) writeLate(r liveSource) {
 		st.dirty = false
 		w.mu.Unlock()
 
-		var record *recordJSON
-		if record, err = r.current(); err != nil {
-			break
-		}
-		if record != nil {
-			err = w.store.update(ctx, st.jobID, record)
-		}
-		if err != nil {
+		if err = w.writeLatest(ctx, r); err != nil {
 			break
 		}
 
@@ -356,40 +407,56 @@ func (w *liveWriter) writeLate(r liveSource) {
 			st.late = false
 			w.settleLocked(st)
 			w.mu.Unlock()
+			w.owed.done(nil)
 			return
 		}
 		w.mu.Unlock()
 	}
 
+	err = fmt.Errorf("taskriver: late write of job %d: %w", st.jobID, err)
 	w.logger.ErrorContext(ctx, "taskriver: late write failed",
 		slog.Int64("job_id", st.jobID), slog.String("error", err.Error()))
 	w.mu.Lock()
 	st.late = false
 	w.settleLocked(st)
 	w.mu.Unlock()
+	w.owed.done(err)
 }
 
-// settled returns a channel that is closed once the work of r, which was
+// writeLatest writes the current record of r, or the record without its
+// values if that one cannot be stored.
+func (w *liveWriter) writeLatest(ctx context.Context, r liveSource) error {
+	record, err := r.current()
+	if err == nil && record != nil {
+		err = w.store.update(ctx, r.state().jobID, record)
+	}
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	w.logger.ErrorContext(ctx, "taskriver: late write of the whole record failed",
+		slog.Int64("job_id", r.state().jobID), slog.String("error", err.Error()))
+	if record, err = r.fallback(); err != nil {
+		return err
+	}
+	return w.store.update(ctx, r.state().jobID, record)
+}
+
+// onSettled arranges for f to be called once the work of r, which was
 // still running when its attempt returned to River, has returned and its
-// last late write has ended.
-func (w *liveWriter) settled(r liveSource) <-chan struct{} {
+// late write has ended. f runs with the writer's lock held.
+func (w *liveWriter) onSettled(r liveSource, f func()) {
 	st := r.state()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if st.settled == nil {
-		st.settled = make(chan struct{})
-		w.settleLocked(st)
-	}
-	return st.settled
+	st.onSettled = f
+	w.settleLocked(st)
 }
 
 func (w *liveWriter) settleLocked(st *liveState) {
-	if st.workReturned && !st.late && st.settled != nil {
-		select {
-		case <-st.settled:
-		default:
-			close(st.settled)
-		}
+	if st.workReturned && !st.late && st.onSettled != nil {
+		f := st.onSettled
+		st.onSettled = nil
+		f()
 	}
 }
 
@@ -415,8 +482,8 @@ func (w *liveWriter) awaitFiled(ctx context.Context, jobID int64) error {
 	}
 }
 
-// liveStore is where the live writer writes: the jobs of one River client,
-// or a fake in this package's tests.
+// liveStore is the destination of the live writer's writes: the jobs of
+// one River client, or a fake in this package's tests.
 type liveStore interface {
 	// begin starts a transaction for a batch of writes.
 	begin(ctx context.Context) (liveTx, error)

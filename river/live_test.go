@@ -3,6 +3,7 @@ package taskriver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,15 @@ func recordStatus(record *recordJSON) task.Status {
 	return run.Status
 }
 
+// fallback returns the record current returns, marked as a fallback.
+func (r *fakeRun) fallback() (*recordJSON, error) {
+	run, err := json.Marshal(struct {
+		Status   task.Status `json:"status"`
+		Fallback bool        `json:"fallback"`
+	}{task.Status(r.status.Load()), true})
+	return &recordJSON{attemptJSON: attemptJSON{Run: run}}, err
+}
+
 func (r *fakeRun) finished() bool    { return task.Status(r.status.Load()).Finished() }
 func (r *fakeRun) state() *liveState { return &r.live }
 
@@ -69,6 +79,10 @@ type write struct {
 type fakeStore struct {
 	began time.Time
 
+	// reject, when set, fails every update whose record it returns true
+	// for.
+	reject func(*recordJSON) bool
+
 	mu      sync.Mutex
 	writes  []write
 	filed   map[int64]bool
@@ -83,6 +97,9 @@ func newFakeStore() *fakeStore {
 func (s *fakeStore) begin(context.Context) (liveTx, error) { return &fakeTx{store: s}, nil }
 
 func (s *fakeStore) update(_ context.Context, job int64, record *recordJSON) error {
+	if s.reject != nil && s.reject(record) {
+		return errors.New("record rejected")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writes = append(s.writes, write{job: job, status: recordStatus(record), at: time.Since(s.began), late: true})
@@ -138,7 +155,7 @@ const testDelay = 20 * time.Millisecond
 func newTestWriter(t *testing.T, store liveStore, delay time.Duration) *liveWriter {
 	var logs syncbuf.Buffer
 	t.Cleanup(func() { assert.Empty(t, logs.String(), "the writer logged errors") })
-	return newLiveWriter(store, slog.New(slog.NewTextHandler(&logs, nil)), delay)
+	return newLiveWriter(store, slog.New(slog.NewTextHandler(&logs, nil)), delay, &pendingWrites{})
 }
 
 func TestLiveWriter_ShortRunIsNeverWritten(t *testing.T) {
@@ -294,7 +311,7 @@ func TestLiveWriter_LateEventWrittenOnceFiled(t *testing.T) {
 		r.set(task.StatusUnknown)
 		w.post(r, false)
 		w.close(r)
-		settled := w.settled(r)
+		settled := settledChan(w, r)
 
 		time.Sleep(time.Second)
 		w.post(r, false)          // a late Cancel, say: not the work's return
@@ -326,7 +343,7 @@ func TestLiveWriter_SettledWaitsForWorkReturn(t *testing.T) {
 		w.close(r)
 		store.file(1)
 
-		settled := w.settled(r)
+		settled := settledChan(w, r)
 		w.post(r, false) // an event after close that is not the work's return
 		synctest.Wait()
 		assertOpen(t, settled, "settled while the work still runs")
@@ -334,8 +351,15 @@ func TestLiveWriter_SettledWaitsForWorkReturn(t *testing.T) {
 		w.post(r, true)
 		synctest.Wait()
 		assertClosed(t, settled, "not settled once the work returned and was written")
-		assertClosed(t, w.settled(r), "a second call sees it settled too")
+		assertClosed(t, settledChan(w, r), "a second call sees it settled too")
 	})
+}
+
+// settledChan returns a channel that w's onSettled closes for r.
+func settledChan(w *liveWriter, r liveSource) <-chan struct{} {
+	ch := make(chan struct{})
+	w.onSettled(r, func() { close(ch) })
+	return ch
 }
 
 func assertOpen(t *testing.T, ch <-chan struct{}, msg string) {
@@ -397,7 +421,7 @@ func TestLiveWriter_SettledWaitsForLateWrite(t *testing.T) {
 		w.close(r)
 		w.post(r, true) // the work returns before River files the attempt
 
-		settled := w.settled(r)
+		settled := settledChan(w, r)
 		synctest.Wait()
 		assertOpen(t, settled, "settled before the late write landed")
 
@@ -406,5 +430,63 @@ func TestLiveWriter_SettledWaitsForLateWrite(t *testing.T) {
 		synctest.Wait()
 		assert.Len(t, store.taken(), 1)
 		assertClosed(t, settled, "not settled after the late write")
+	})
+}
+
+func isFallback(record *recordJSON) bool {
+	var run struct{ Fallback bool }
+	return json.Unmarshal(record.Run, &run) == nil && run.Fallback
+}
+
+func TestLiveWriter_LateWriteFallsBackAndIsOwed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncbuf.Buffer
+		owed := &pendingWrites{}
+		store := newFakeStore()
+		store.reject = func(record *recordJSON) bool { return !isFallback(record) }
+		w := newLiveWriter(store, slog.New(slog.NewTextHandler(&logs, nil)), -1, owed)
+		r := newFakeRun(1)
+		w.begin(r)
+		r.set(task.StatusUnknown)
+		w.close(r)
+		w.post(r, true)
+
+		waited := make(chan error, 1)
+		go func() { waited <- owed.wait(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-waited:
+			t.Fatalf("wait returned %v before the late write", err)
+		default:
+		}
+
+		store.file(1)
+		time.Sleep(latePollInterval)
+		synctest.Wait()
+		require.NoError(t, <-waited)
+		taken := store.taken()
+		require.Len(t, taken, 1, "the record without values is written")
+		assert.Contains(t, logs.String(), "late write of the whole record failed")
+	})
+}
+
+func TestLiveWriter_FailedLateWriteIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		owed := &pendingWrites{}
+		store := newFakeStore()
+		store.reject = func(*recordJSON) bool { return true }
+		w := newLiveWriter(store, slog.New(slog.DiscardHandler), -1, owed)
+		r := newFakeRun(1)
+		w.begin(r)
+		r.set(task.StatusUnknown)
+		w.close(r)
+		store.file(1)
+		w.post(r, true)
+
+		err := owed.wait(context.Background())
+		require.Error(t, err)
+		assert.ErrorContains(t, err, "late write of job 1")
+		assert.ErrorContains(t, err, "record rejected")
+		assert.NoError(t, owed.wait(context.Background()), "an error is reported once")
 	})
 }

@@ -13,7 +13,8 @@ import (
 	"github.com/tasklife/task"
 )
 
-// maxRecordBytes bounds the JSON text of a record. It is the limit that
+// maxRecordBytes bounds a record as River measures output: the length of
+// the JSON string that holds its text. It is the limit that
 // river.RecordOutput and river.JobUpdate put on output (32 MiB in River
 // v0.51.2). The final record bypasses their check, and a larger one can
 // fail River's update of the attempt, which leaves the job running until
@@ -132,6 +133,30 @@ func (r *liveRun[T]) current() (*recordJSON, error) {
 	return r.record(inv.Snapshot())
 }
 
+// fallback returns the current record of the run without its values, as
+// withoutValues makes it, and without the earlier attempts' records if it
+// is still too large. It returns nil before the first callback.
+func (r *liveRun[T]) fallback() (*recordJSON, error) {
+	inv := r.inv.Load()
+	if inv == nil {
+		return nil, nil
+	}
+	return fallbackRecord(r.attempt, r.worker, r.earlier, inv.Snapshot())
+}
+
+// fallbackRecord returns the record of a run whose values cannot be stored.
+func fallbackRecord[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {
+	bare := withoutValues(s)
+	record, err := recordOf(attempt, worker, earlier, bare)
+	if err != nil {
+		return nil, err
+	}
+	if size, err := record.size(); err != nil || size <= maxRecordBytes {
+		return record, err
+	}
+	return recordOf(attempt, worker, nil, bare)
+}
+
 // finished reports whether the run has reached a final status.
 func (r *liveRun[T]) finished() bool {
 	inv := r.inv.Load()
@@ -156,11 +181,45 @@ func textOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Sna
 		return "", err
 	}
 	text, err := record.text()
-	if err == nil && len(text) > maxRecordBytes {
-		err = fmt.Errorf("record of run %s has %d bytes, more than the %d MiB River stores as output",
-			s.ID, len(text), maxRecordBytes>>20)
+	if err != nil {
+		return "", err
 	}
-	return text, err
+	if size := storedSize(text); size > maxRecordBytes {
+		return "", fmt.Errorf("record of run %s takes %d bytes as River stores it, more than its %d MiB limit",
+			s.ID, size, maxRecordBytes>>20)
+	}
+	return text, nil
+}
+
+// size returns the length of r's text as River measures output.
+func (r *recordJSON) size() (int, error) {
+	text, err := r.text()
+	return storedSize(text), err
+}
+
+// storedSize returns the length of text as River measures output, which
+// is the length of its JSON string form. There, quotes, backslashes and
+// the short escapes \n, \r, \t, \b and \f take two bytes. The characters
+// encoding/json escapes for HTML, other control characters and U+2028 and
+// U+2029 take six. It counts every three-byte character that starts like
+// U+2028 as if it were one. Text short enough to stay under maxRecordBytes
+// however it is escaped is not counted: storedSize returns len(text)+2.
+func storedSize(text string) int {
+	size := len(text) + 2
+	if len(text) <= maxRecordBytes/6-2 {
+		return size
+	}
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			size++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			size += 5
+		case c == 0xE2:
+			size += 3
+		}
+	}
+	return size
 }
 
 func recordOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {

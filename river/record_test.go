@@ -99,3 +99,21 @@ func TestWithoutValues_BoundsEveryText(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, len(text), maxRecordBytes)
 }
+
+func TestStoredSize(t *testing.T) {
+	for _, text := range []string{
+		strings.Repeat(`"\\`, maxRecordBytes/5),
+		strings.Repeat("<>&\n\t\x01\u2028\u2029é", maxRecordBytes/40),
+	} {
+		marshaled, err := json.Marshal(text)
+		require.NoError(t, err)
+		assert.Equal(t, len(marshaled), storedSize(text), "what River measures")
+		assert.Greater(t, storedSize(text), maxRecordBytes)
+	}
+
+	short := strings.Repeat("<", maxRecordBytes/6-2)
+	marshaled, err := json.Marshal(short)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(marshaled), maxRecordBytes, "short text fits however it is escaped")
+	assert.LessOrEqual(t, storedSize(short), maxRecordBytes)
+}

@@ -101,7 +101,7 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 		require.NoError(t, err)
 		final, err := client.Wait(ctx, id)
 		require.NoError(t, err)
-		check(t, final, task.StatusCompleted, "more than the 32 MiB")
+		check(t, final, task.StatusCompleted, "more than its 32 MiB limit")
 		assert.Empty(t, final.Task.Result, "the result is left out")
 	})
 
@@ -137,5 +137,5 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 		assert.Less(t, len(final.Errors[0].Error), 1<<20, "River got the cut message too")
 	})
 
-	assert.Contains(t, logs.String(), "record final output failed", "the worker logs the lost result")
+	assert.Contains(t, logs.String(), "final record with the run's values failed", "the worker logs the lost result")
 }

@@ -78,7 +78,7 @@ func TestWorker_WaitWorksUntilStrayReturns(t *testing.T) {
 	defer cancel()
 	err = worker.WaitWorks(short)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the work still runs")
-	assert.ErrorContains(t, err, "1 work functions still running")
+	assert.ErrorContains(t, err, "works and late writes still pending: 1")
 
 	close(release)
 	require.NoError(t, worker.WaitWorks(ctx))

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -64,60 +64,24 @@ type Worker[TTx any, A river.JobArgs, T any] struct {
 	// this worker, keyed by the client.
 	writers sync.Map
 
-	strays strayWorks
-}
-
-// strayWorks counts the works that outlived their attempts and have not
-// yet returned and been written.
-type strayWorks struct {
-	mu   sync.Mutex
-	n    int
-	none chan struct{} // closed while n is 0; nil before the first stray
-}
-
-func (s *strayWorks) add() {
-	s.mu.Lock()
-	if s.n == 0 {
-		s.none = make(chan struct{})
-	}
-	s.n++
-	s.mu.Unlock()
-}
-
-func (s *strayWorks) done() {
-	s.mu.Lock()
-	s.n--
-	if s.n == 0 {
-		close(s.none)
-	}
-	s.mu.Unlock()
+	// pending counts what the worker still owes the job rows after their
+	// attempts ended: works still running and late writes.
+	pending pendingWrites
 }
 
 // WaitWorks returns once every work function that outlived its attempt,
 // such as one that ignored its context and left its run UNKNOWN, has
-// returned and its return has been written to the job row. If ctx ends
-// first, it returns an error with the number still running, which wraps
-// context.Cause of ctx.
+// returned, and every write of a run's record after its attempt ended has
+// finished. It returns the errors of those writes that failed since the
+// last call, such as a database already closed. If ctx ends first, it
+// returns an error with the number of works and writes still pending,
+// which wraps context.Cause of ctx.
 //
 // Call it after stopping the River clients and before closing their
 // database, so that a work that did return is not left recorded with
 // "work_running": true when the process exits.
 func (w *Worker[TTx, A, T]) WaitWorks(ctx context.Context) error {
-	w.strays.mu.Lock()
-	n, none := w.strays.n, w.strays.none
-	w.strays.mu.Unlock()
-	if n == 0 {
-		return nil
-	}
-	select {
-	case <-none:
-		return nil
-	case <-ctx.Done():
-		w.strays.mu.Lock()
-		n = w.strays.n
-		w.strays.mu.Unlock()
-		return fmt.Errorf("taskriver: %d work functions still running: %w", n, context.Cause(ctx))
-	}
+	return w.pending.wait(ctx)
 }
 
 // NewWorker returns a worker that runs t for each job of kind A. It returns
@@ -213,11 +177,14 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	if recordErr != nil {
 		// The run's values cannot be stored, so the record is written
 		// without them and the row still shows how the run ended.
-		w.logger.ErrorContext(ctx, "taskriver: record final output failed",
+		w.logger.ErrorContext(ctx, "taskriver: final record with the run's values failed",
 			slog.Int64("job_id", job.ID), slog.String("error", recordErr.Error()))
-		var err error
-		if text, err = textOf(r.attempt, r.worker, r.earlier, withoutValues(snapshot)); err != nil {
-			w.logger.ErrorContext(ctx, "taskriver: record final output without values failed",
+		record, err := fallbackRecord(r.attempt, r.worker, r.earlier, snapshot)
+		if err == nil {
+			text, err = record.text()
+		}
+		if err != nil {
+			w.logger.ErrorContext(ctx, "taskriver: final record without the run's values failed",
 				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
 			text = ""
 		}
@@ -229,19 +196,15 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 		// marshaled and then compacted again. A string cannot fail to
 		// marshal.
 		if err := river.MetadataSet(ctx, rivertype.MetadataKeyOutput, text); err != nil {
-			w.logger.ErrorContext(ctx, "taskriver: record final output failed",
+			w.logger.ErrorContext(ctx, "taskriver: set final record failed",
 				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
 		}
 	}
 	if snapshot.WorkRunning {
 		// The work outlives the attempt. Its return reaches the row by a
 		// late write, which WaitWorks waits for.
-		w.strays.add()
-		settled := writer.settled(r)
-		go func() {
-			<-settled
-			w.strays.done()
-		}()
+		w.pending.add()
+		writer.onSettled(r, func() { w.pending.done(nil) })
 	}
 	if recordErr != nil && snapshot.Status == task.StatusCompleted {
 		// The result is lost, and a caller waiting for it must not read
@@ -286,7 +249,11 @@ func shortText(text string) string {
 	if len(text) <= maxFallbackText {
 		return text
 	}
-	return fmt.Sprintf("%s... (%d more bytes)", strings.ToValidUTF8(text[:maxFallbackText], ""), len(text)-maxFallbackText)
+	cut := maxFallbackText
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut-- // never split a character
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", text[:cut], len(text)-cut)
 }
 
 // shortError returns err, or an error with its message cut by shortText
@@ -337,7 +304,7 @@ func (w *Worker[TTx, A, T]) writerFor(client *river.Client[TTx]) *liveWriter {
 	if writer, ok := w.writers.Load(client); ok {
 		return writer.(*liveWriter)
 	}
-	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(riverStore[TTx]{client}, w.logger, w.liveDelay))
+	writer, _ := w.writers.LoadOrStore(client, newLiveWriter(riverStore[TTx]{client}, w.logger, w.liveDelay, &w.pending))
 	return writer.(*liveWriter)
 }
 
