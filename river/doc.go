@@ -30,6 +30,8 @@
 //     that.
 //   - On SQLite, open the database with [OpenSQLite] (one connection, WAL
 //     mode). On PostgreSQL, [OpenPostgres] opens a pgx pool.
+//   - To shut down, stop the River clients, call [Worker.WaitWorks] for
+//     each worker, then close the database.
 //
 // # The job row
 //
