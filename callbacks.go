@@ -73,7 +73,7 @@ type Callbacks[T any] struct {
 }
 
 // Ignored is an event whose value or error is not the run's outcome, with
-// the status it met and the value or error it carried: an event the
+// the status it met and the value or error it carried. It is an event the
 // transition table rejects, or a work's return during StatusStopping,
 // which confirms the stop but does not count as the work's result. The
 // error is the work's late error, the cancel function's late error, or

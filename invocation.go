@@ -244,12 +244,12 @@ func (inv *Invocation[T]) callWork() (value T, err error, ended bool) {
 		if returned {
 			return
 		}
-		what := "a Started callback"
+		origin := "a Started callback"
 		if called {
-			what = "work function"
+			origin = "work function"
 		}
 		r := recover()
-		err = abnormalExit(r, what)
+		err = abnormalExit(r, origin)
 		if r == nil {
 			inv.workReturned(value, err)
 			ended = true

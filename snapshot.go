@@ -108,9 +108,8 @@ type panicJSON struct {
 
 // MarshalJSON implements [json.Marshaler]. It writes the JSON the Snapshot
 // documentation describes, with snake_case keys, as encoding/json would
-// write it but without reflection except for the result and late values:
-// a store such as the River runner marshals a snapshot on every write of
-// a run.
+// write it. It uses reflection only for the result and late values, since
+// a store such as the River runner marshals a snapshot on every write.
 func (s Snapshot[T]) MarshalJSON() ([]byte, error) {
 	if s.Status >= numStatuses || s.ExitCode >= numExitCodes {
 		return nil, fmt.Errorf("task: invalid Snapshot status %v with %v", s.Status, s.ExitCode)

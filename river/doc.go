@@ -43,8 +43,8 @@
 //
 // The object is stored as one JSON string, because River's GIN index on
 // the metadata column would otherwise get an entry for each of its keys
-// and values, which made PostgreSQL's work per job about a fifth larger in
-// this module's benchmark. SQL decodes the string to search runs. Other
+// and values. In this module's benchmark, those entries made PostgreSQL's
+// work per job about a fifth larger. SQL decodes the string to search runs. Other
 // workers may store output that is not JSON text, so on PostgreSQL a
 // query decodes only the rows of the kinds taskriver works:
 //

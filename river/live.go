@@ -102,8 +102,8 @@ type liveWriter struct {
 	armed    bool        // timer is set
 }
 
-func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration, pending *pendingWrites) *liveWriter {
-	return &liveWriter{store: store, logger: logger, delay: delay, owed: pending}
+func newLiveWriter(store liveStore, logger *slog.Logger, delay time.Duration, owed *pendingWrites) *liveWriter {
+	return &liveWriter{store: store, logger: logger, delay: delay, owed: owed}
 }
 
 // pendingWrites counts what a worker still owes the job rows after their
@@ -517,11 +517,7 @@ func (s riverStore[TTx]) begin(ctx context.Context) (liveTx, error) {
 }
 
 func (s riverStore[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
-	text, err := record.text()
-	if err != nil {
-		return err
-	}
-	_, err = s.client.JobUpdate(ctx, jobID, &river.JobUpdateParams{Output: text})
+	_, err := s.client.JobUpdate(ctx, jobID, &river.JobUpdateParams{Output: record.text()})
 	return err
 }
 
@@ -540,11 +536,7 @@ type riverTx[TTx any] struct {
 }
 
 func (t riverTx[TTx]) update(ctx context.Context, jobID int64, record *recordJSON) error {
-	text, err := record.text()
-	if err != nil {
-		return err
-	}
-	_, err = t.client.JobUpdateTx(ctx, t.tx, jobID, &river.JobUpdateParams{Output: text})
+	_, err := t.client.JobUpdateTx(ctx, t.tx, jobID, &river.JobUpdateParams{Output: record.text()})
 	return err
 }
 

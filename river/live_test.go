@@ -314,7 +314,7 @@ func TestLiveWriter_LateEventWrittenOnceFiled(t *testing.T) {
 		settled := settledChan(w, r)
 
 		time.Sleep(time.Second)
-		w.post(r, false)          // a late Cancel, say: not the work's return
+		w.post(r, false)          // a late Cancel, for example: not the work's return
 		r.set(task.StatusUnknown) // the work returns late: same status, new history
 		w.post(r, true)
 		time.Sleep(5 * latePollInterval)
@@ -438,7 +438,7 @@ func isFallback(record *recordJSON) bool {
 	return json.Unmarshal(record.Run, &run) == nil && run.Fallback
 }
 
-func TestLiveWriter_LateWriteFallsBackAndIsOwed(t *testing.T) {
+func TestLiveWriter_LateWriteFallsBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs syncbuf.Buffer
 		owed := &pendingWrites{}

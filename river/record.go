@@ -29,7 +29,7 @@ const maxRecordBytes = 32 << 20
 // nested object. River indexes the metadata column with a GIN index, which
 // gets an entry for every key and scalar value of a nested object. In
 // this module's benchmark each entry cost PostgreSQL roughly 3 µs of CPU
-// per job (an estimate from three paired runs): the eleven entries of a
+// per job, an estimate from three paired runs. The eleven entries of a
 // record stored as an object made the server's CPU time per job about 20%
 // higher than plain River's. As a string, a record adds two entries. SQL
 // reads it by decoding the string, as in
@@ -50,7 +50,7 @@ type attemptJSON struct {
 
 // text returns the JSON text of r, which the worker stores as a string. It
 // writes the fields itself: json.Marshal would compact every Run again.
-func (r *recordJSON) text() (string, error) {
+func (r *recordJSON) text() string {
 	size := 64 + len(r.Worker) + len(r.Run)
 	for _, a := range r.Earlier {
 		size += 48 + len(a.Worker) + len(a.Run)
@@ -58,9 +58,7 @@ func (r *recordJSON) text() (string, error) {
 	var b strings.Builder
 	b.Grow(size)
 	b.WriteByte('{')
-	if err := r.attemptJSON.writeFields(&b); err != nil {
-		return "", err
-	}
+	r.attemptJSON.writeFields(&b)
 	if len(r.Earlier) > 0 {
 		b.WriteString(`,"earlier":[`)
 		for i, a := range r.Earlier {
@@ -68,30 +66,35 @@ func (r *recordJSON) text() (string, error) {
 				b.WriteByte(',')
 			}
 			b.WriteByte('{')
-			if err := a.writeFields(&b); err != nil {
-				return "", err
-			}
+			a.writeFields(&b)
 			b.WriteByte('}')
 		}
 		b.WriteByte(']')
 	}
 	b.WriteByte('}')
-	return b.String(), nil
+	return b.String()
+}
+
+// storedText returns the text of r, or an error if River would measure it
+// as larger than maxRecordBytes.
+func (r *recordJSON) storedText() (string, error) {
+	text := r.text()
+	if size := storedSize(text); size > maxRecordBytes {
+		return "", fmt.Errorf("record of attempt %d takes %d bytes as River stores it, more than its %d MiB limit",
+			r.Attempt, size, maxRecordBytes>>20)
+	}
+	return text, nil
 }
 
 // writeFields writes the fields of a, without braces, to b.
-func (a *attemptJSON) writeFields(b *strings.Builder) error {
-	worker, err := json.Marshal(a.Worker)
-	if err != nil {
-		return err
-	}
+func (a *attemptJSON) writeFields(b *strings.Builder) {
+	worker, _ := json.Marshal(a.Worker) // a string always marshals
 	b.WriteString(`"attempt":`)
 	b.WriteString(strconv.Itoa(a.Attempt))
 	b.WriteString(`,"worker":`)
 	b.Write(worker)
 	b.WriteString(`,"run":`)
 	b.Write(a.Run)
-	return nil
 }
 
 // liveRun is one attempt's run, as the live writer tracks it. Its fields are
@@ -148,10 +151,7 @@ func (r *liveRun[T]) fallback() (*recordJSON, error) {
 func fallbackRecord[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {
 	bare := withoutValues(s)
 	record, err := recordOf(attempt, worker, earlier, bare)
-	if err != nil {
-		return nil, err
-	}
-	if size, err := record.size(); err != nil || size <= maxRecordBytes {
+	if err != nil || storedSize(record.text()) <= maxRecordBytes {
 		return record, err
 	}
 	return recordOf(attempt, worker, nil, bare)
@@ -166,35 +166,6 @@ func (r *liveRun[T]) finished() bool {
 // record returns the record of the run whose snapshot is s.
 func (r *liveRun[T]) record(s task.Snapshot[T]) (*recordJSON, error) {
 	return recordOf(r.attempt, r.worker, r.earlier, s)
-}
-
-// text returns the JSON text of the record of the run whose snapshot is
-// s. A record larger than maxRecordBytes is an error.
-func (r *liveRun[T]) text(s task.Snapshot[T]) (string, error) {
-	return textOf(r.attempt, r.worker, r.earlier, s)
-}
-
-// textOf is liveRun.text for a snapshot of any result type.
-func textOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (string, error) {
-	record, err := recordOf(attempt, worker, earlier, s)
-	if err != nil {
-		return "", err
-	}
-	text, err := record.text()
-	if err != nil {
-		return "", err
-	}
-	if size := storedSize(text); size > maxRecordBytes {
-		return "", fmt.Errorf("record of run %s takes %d bytes as River stores it, more than its %d MiB limit",
-			s.ID, size, maxRecordBytes>>20)
-	}
-	return text, nil
-}
-
-// size returns the length of r's text as River measures output.
-func (r *recordJSON) size() (int, error) {
-	text, err := r.text()
-	return storedSize(text), err
 }
 
 // storedSize returns the length of text as River measures output, which
@@ -222,6 +193,7 @@ func storedSize(text string) int {
 	return size
 }
 
+// recordOf returns the record of the attempt whose snapshot is s.
 func recordOf[T any](attempt int, worker string, earlier []attemptJSON, s task.Snapshot[T]) (*recordJSON, error) {
 	run, err := s.MarshalJSON()
 	if err != nil {

@@ -173,20 +173,22 @@ func (w *Worker[TTx, A, T]) Work(ctx context.Context, job *river.Job[A]) error {
 	// goes to the late write, which waits for River's update.
 	writer.close(r)
 	snapshot := inv.Snapshot()
-	text, recordErr := r.text(snapshot)
+	record, recordErr := r.record(snapshot)
+	var text string
+	if recordErr == nil {
+		text, recordErr = record.storedText()
+	}
 	if recordErr != nil {
 		// The run's values cannot be stored, so the record is written
 		// without them and the row still shows how the run ended.
 		w.logger.ErrorContext(ctx, "taskriver: final record with the run's values failed",
 			slog.Int64("job_id", job.ID), slog.String("error", recordErr.Error()))
-		record, err := fallbackRecord(r.attempt, r.worker, r.earlier, snapshot)
+		fallback, err := fallbackRecord(r.attempt, r.worker, r.earlier, snapshot)
 		if err == nil {
-			text, err = record.text()
-		}
-		if err != nil {
+			text = fallback.text()
+		} else {
 			w.logger.ErrorContext(ctx, "taskriver: final record without the run's values failed",
 				slog.Int64("job_id", job.ID), slog.String("error", err.Error()))
-			text = ""
 		}
 	}
 	if text != "" {
