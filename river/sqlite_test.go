@@ -1,6 +1,7 @@
 package taskriver_test
 
 import (
+	"context"
 	"database/sql"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
@@ -23,13 +25,7 @@ import (
 func TestSQLite(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
-	dir := t.TempDir()
-
-	db, err := taskriver.OpenSQLite(filepath.Join(dir, "river.sqlite"))
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, db.Close()) })
-	driver := riversqlite.New(db)
-	require.NoError(t, taskriver.Migrate(ctx, driver))
+	db, driver := openSQLite(t, ctx)
 
 	var mode string
 	require.NoError(t, db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
@@ -38,19 +34,11 @@ func TestSQLite(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	workers, err := testWorkers[*sql.Tx](logger)
 	require.NoError(t, err)
-	rc, err := river.NewClient(driver, &river.Config{
-		ID:                "sqlite-worker",
-		Logger:            logger,
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	require.NoError(t, rc.Start(ctx))
-	t.Cleanup(func() {
-		stopCtx := testContext(t, 20*time.Second)
-		assert.NoError(t, rc.Stop(stopCtx))
+	rc := startRiver(t, ctx, driver, river.Config{
+		ID:      "sqlite-worker",
+		Logger:  logger,
+		Workers: workers,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 	})
 	client, err := taskriver.NewClient[string](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
@@ -117,11 +105,7 @@ func TestWorkerConfig_Options(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 
-	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, db.Close()) })
-	driver := riversqlite.New(db)
-	require.NoError(t, taskriver.Migrate(ctx, driver))
+	_, driver := openSQLite(t, ctx)
 
 	completed := make(chan string, 1)
 	worker, err := taskriver.NewWorker[*sql.Tx, doubleArgs](doubleTask, &taskriver.WorkerConfig{
@@ -134,16 +118,10 @@ func TestWorkerConfig_Options(t *testing.T) {
 	require.NoError(t, err)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
-	rc, err := river.NewClient(driver, &river.Config{
-		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
+	rc := startRiver(t, ctx, driver, river.Config{
+		Workers: workers,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 	})
-	require.NoError(t, err)
-	require.NoError(t, rc.Start(ctx))
-	t.Cleanup(func() { assert.NoError(t, rc.Stop(testContext(t, 20*time.Second))) })
 	client, err := taskriver.NewClient[string](rc, nil)
 	require.NoError(t, err)
 
@@ -155,4 +133,34 @@ func TestWorkerConfig_Options(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the caller's Completed callback never fired")
 	}
+}
+
+// openSQLite opens a SQLite file with River's tables in t's temporary
+// folder. The database closes when the test ends.
+func openSQLite(t *testing.T, ctx context.Context) (*sql.DB, riverdriver.Driver[*sql.Tx]) {
+	t.Helper()
+	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, db.Close()) })
+	driver := riversqlite.New(db)
+	require.NoError(t, taskriver.Migrate(ctx, driver))
+	return db, driver
+}
+
+// startRiver starts a River client on driver with config, which fetches
+// jobs often so that tests run fast, and logs warnings to standard error
+// unless config has a logger. It stops when the test ends, unless the test
+// stopped it first.
+func startRiver(t *testing.T, ctx context.Context, driver riverdriver.Driver[*sql.Tx], config river.Config) *river.Client[*sql.Tx] {
+	t.Helper()
+	if config.Logger == nil {
+		config.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	config.FetchCooldown = 10 * time.Millisecond
+	config.FetchPollInterval = 50 * time.Millisecond
+	rc, err := river.NewClient(driver, &config)
+	require.NoError(t, err)
+	require.NoError(t, rc.Start(ctx))
+	t.Cleanup(func() { assert.NoError(t, rc.Stop(testContext(t, 20*time.Second))) })
+	return rc
 }

@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,11 +39,7 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 
-	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, db.Close()) })
-	driver := riversqlite.New(db)
-	require.NoError(t, taskriver.Migrate(ctx, driver))
+	_, driver := openSQLite(t, ctx)
 
 	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -72,16 +66,11 @@ func TestWorker_UnstoredResultIsNotCompleted(t *testing.T) {
 	river.AddWorker(workers, channel)
 	river.AddWorker(workers, longError)
 
-	rc, err := river.NewClient(driver, &river.Config{
-		Logger:            logger,
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
+	rc := startRiver(t, ctx, driver, river.Config{
+		Logger:  logger,
+		Workers: workers,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 	})
-	require.NoError(t, err)
-	require.NoError(t, rc.Start(ctx))
-	t.Cleanup(func() { assert.NoError(t, rc.Stop(testContext(t, 20*time.Second))) })
 
 	check := func(t *testing.T, final *taskriver.Run[string], status task.Status, want string) {
 		t.Helper()

@@ -3,14 +3,10 @@ package taskriver_test
 import (
 	"context"
 	"database/sql"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -31,11 +27,7 @@ func TestWorker_WaitWorksUntilStrayReturns(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 60*time.Second)
 
-	db, err := taskriver.OpenSQLite(filepath.Join(t.TempDir(), "river.sqlite"))
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, db.Close()) })
-	driver := riversqlite.New(db)
-	require.NoError(t, taskriver.Migrate(ctx, driver))
+	_, driver := openSQLite(t, ctx)
 
 	begun, release := make(chan struct{}), make(chan struct{})
 	worker, err := taskriver.NewWorker[*sql.Tx, strayArgs](task.Task[string]{
@@ -51,15 +43,10 @@ func TestWorker_WaitWorksUntilStrayReturns(t *testing.T) {
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
-	rc, err := river.NewClient(driver, &river.Config{
-		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
-		FetchCooldown:     10 * time.Millisecond,
-		FetchPollInterval: 50 * time.Millisecond,
+	rc := startRiver(t, ctx, driver, river.Config{
+		Workers: workers,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 	})
-	require.NoError(t, err)
-	require.NoError(t, rc.Start(ctx))
 	client, err := taskriver.NewClient[string](rc, &taskriver.ClientConfig{PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 
